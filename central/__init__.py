@@ -1,0 +1,1 @@
+"""The regulator's service: ingest, store, tickets, feeds, API and dashboard."""

@@ -1,0 +1,44 @@
+"""The ``coalgate`` command: groups per noun, and one clear line for every failure."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from coalgate.commands.key import key
+from coalgate.commands.record import record
+from wire.errors import WireError
+
+
+class _Main(click.Group):
+    """Turns expected failures into one line on stderr instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WireError as exc:
+            raise click.ClickException(f"{exc.reason}: {exc.message}") from exc
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}") from exc
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="coalgate")
+def cli() -> None:
+    """coalgate: electronic coal-transport tickets, from the mine gate to the regulator."""
+
+
+cli.add_command(key)
+cli.add_command(record)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(prog_name="coalgate", standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

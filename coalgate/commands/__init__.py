@@ -1,0 +1,1 @@
+"""Command groups of the ``coalgate`` CLI, one module per noun (singular: key, record, sim…)."""
