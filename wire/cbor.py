@@ -18,7 +18,6 @@ import itertools
 from typing import Any
 
 import cbor2
-from cbor2._types import BreakMarkerType, UndefinedType
 
 from wire.errors import EncodeError, NonCanonicalError, UndecodableError
 
@@ -26,6 +25,10 @@ _INT_MIN = -(2**64)
 _INT_MAX = 2**64 - 1
 
 KeyOrder = tuple[int, int, bytes]
+
+# What cbor2 returns for a lone break (0xff) and for "undefined" (0xf7): not values here.
+_BREAK = cbor2.break_marker  # type: ignore[attr-defined]
+_UNDEFINED = cbor2.undefined
 
 
 def key_order(key: object) -> KeyOrder:
@@ -76,7 +79,7 @@ def loads_item(data: bytes) -> Any:
         value = cbor2.loads(data)
     except Exception as exc:  # cbor2 raises many types on hostile input
         raise UndecodableError(f"not well-formed CBOR: {exc}") from exc
-    if isinstance(value, BreakMarkerType | UndefinedType):
+    if value is _BREAK or value is _UNDEFINED:
         raise UndecodableError("a lone break or undefined is not a CBOR value here")
     return value
 
@@ -92,7 +95,7 @@ def loads(data: bytes) -> Any:
         raise UndecodableError(f"not well-formed CBOR: {exc}") from exc
     if buffer.tell() != len(data):
         raise UndecodableError(f"{len(data) - buffer.tell()} bytes after the end of the CBOR item")
-    if isinstance(value, BreakMarkerType | UndefinedType):
+    if value is _BREAK or value is _UNDEFINED:
         raise UndecodableError("a lone break or undefined is not a CBOR value here")
     return value
 

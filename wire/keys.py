@@ -79,6 +79,11 @@ class SigningKey:
         return cls._from_private(Ed25519PrivateKey.generate(), kid=kid)
 
     @classmethod
+    def from_seed(cls, seed: bytes, *, kid: str) -> SigningKey:
+        """The key whose 32-byte RFC 8032 seed is ``seed`` (test vectors and worked examples)."""
+        return cls._from_private(Ed25519PrivateKey.from_private_bytes(seed), kid=kid)
+
+    @classmethod
     def from_pem(cls, pem: bytes, *, kid: str, source: str = "<pem>") -> SigningKey:
         """Parse an unencrypted PKCS#8 PEM holding an Ed25519 private key."""
         try:

@@ -66,7 +66,12 @@ def sign(
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"is not JSON: {exc}", param_hint="--body") from None
     body = body_from_json(record_type, body_data)
-    key = read_signing_key(key_path, kid=device)
+    key = read_signing_key(key_path)
+    if key.kid != device:
+        raise click.BadParameter(
+            f"{key_path} is the key of {key.kid!r}; a device signs only with its own key",
+            param_hint="--key",
+        )
     when = ts if ts is not None else time.time_ns() // 1_000_000
     signed = sign_record(key, site=site, device=device, seq=seq, prev=prev, ts=when, body=body)
     with out.open("xb") as handle:  # a record is evidence: never overwrite one

@@ -407,6 +407,15 @@ def test_proofs_longer_or_shorter_than_the_size_fail_even_when_roots_match() -> 
         second_root=ROOTS[4],
         proof=consistency_proof(LEAF_HASHES, 3, 4),
     )
+    # ... and the proof from 7 to 8 folds to the roots of 7 and 8, but is too long for 3 to 4
+    # (step 6a: the walk runs out of tree while proof hashes remain).
+    consistency_fails(
+        first=3,
+        second=4,
+        first_root=ROOTS[7],
+        second_root=ROOTS[8],
+        proof=consistency_proof(LEAF_HASHES, 7, 8),
+    )
 
 
 @pytest.mark.parametrize("second", range(2, 34))
