@@ -60,6 +60,23 @@ def test_sign_show_verify_a_chain(workdir: Path) -> None:
     assert all(": ok status device gate-1" in line for line in lines)
 
 
+def test_chain_option_reports_gaps_and_forks(workdir: Path) -> None:
+    sign(workdir, 1, "r1.cose")
+    sign(workdir, 1, "r1-fork.cose", "--ts", "5")
+    first = json.loads(run("record", "show", "r1.cose", cwd=workdir).stdout)["id"]
+    sign(workdir, 3, "r3.cose", "--prev", first)
+    result = run(
+        "record", "verify", "r1.cose", "r1-fork.cose", "r3.cose", "--keys", "keys", "--chain",
+        cwd=workdir, ok=False,
+    )  # fmt: skip
+    lines = result.stdout.splitlines()
+    assert "chain gate-1: seq 1..1 present of 3, 2 finding(s)" in lines
+    assert "  gap: seq 2..2 missing" in lines
+    assert "  equivocation: seq 1 has 2 different records" in lines
+    intact = run("record", "verify", "r1.cose", "--keys", "keys", "--chain", cwd=workdir)
+    assert "chain gate-1: seq 1..1 present of 1, 0 finding(s)" in intact.stdout
+
+
 def test_verify_reports_each_bad_file_and_exits_non_zero(workdir: Path) -> None:
     sign(workdir, 1, "good.cose")
     data = bytearray((workdir / "good.cose").read_bytes())

@@ -105,7 +105,11 @@ _SCALARS = frozenset({str, int, bytes, bool, type(None)})
 
 def _keys_sorted(keys: list[Any]) -> bool:
     """Whether map keys are strictly increasing in bytewise order of their encodings."""
-    if all(type(k) is str and k.isascii() for k in keys):
+    try:
+        ascii_text = "".join(keys).isascii()  # TypeError unless every key is text
+    except TypeError:
+        ascii_text = False
+    if ascii_text:
         # For ASCII text the encoding orders by length, then by character: two C-level sorts.
         return sorted(sorted(keys), key=len) == keys
     try:

@@ -71,8 +71,43 @@ class Sign1:
     signature: bytes
 
 
-def parse_sign1(data: bytes, *, what: str = "message") -> Sign1:
-    """Check everything about a COSE_Sign1 that needs no key; raise a typed error otherwise."""
+def _read_bstr(data: bytes, pos: int) -> tuple[bytes, int] | None:
+    """A byte string with a shortest-form head at ``pos``, or None if it is anything else."""
+    if pos >= len(data):
+        return None
+    head = data[pos]
+    if 0x40 <= head <= 0x57:
+        size, pos = head - 0x40, pos + 1
+    elif head == 0x58 and pos + 1 < len(data) and data[pos + 1] >= 24:
+        size, pos = data[pos + 1], pos + 2
+    elif head == 0x59 and pos + 2 < len(data) and data[pos + 1] > 0:
+        size, pos = int.from_bytes(data[pos + 1 : pos + 3], "big"), pos + 3
+    else:
+        return None
+    end = pos + size
+    return (data[pos:end], end) if end <= len(data) else None
+
+
+def _split_envelope(data: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """Protected header, payload and signature of a COSE_Sign1 written exactly as we write it
+    (tag d2, array of four, shortest heads, empty unprotected map), else None. The fast path of
+    every verification; anything else goes through :func:`_split_any` for a precise error."""
+    if data[:2] != b"\xd2\x84":
+        return None
+    protected = _read_bstr(data, 2)
+    if protected is None or protected[1] >= len(data) or data[protected[1]] != 0xA0:
+        return None
+    payload = _read_bstr(data, protected[1] + 1)
+    if payload is None:
+        return None
+    signature = _read_bstr(data, payload[1])
+    if signature is None or signature[1] != len(data):
+        return None
+    return protected[0], payload[0], signature[0]
+
+
+def _split_any(data: bytes, *, what: str) -> tuple[bytes, bytes, bytes]:
+    """Decode any CBOR and say exactly why it is not a COSE_Sign1 as the contract writes it."""
     value = cbor.loads(data)
     if not isinstance(value, cbor2.CBORTag) or value.tag != COSE_SIGN1_TAG:
         raise UndecodableError(f"{what}: not a tagged COSE_Sign1 (tag 18)")
@@ -86,20 +121,18 @@ def parse_sign1(data: bytes, *, what: str = "message") -> Sign1:
         raise UndecodableError(f"{what}: the signature must be a byte string")
     if unprotected != {}:
         raise HeaderError(f"{what}: the unprotected header must be an empty map")
-    expected = b"".join(
-        (
-            b"\xd2\x84",
-            _bstr_head(len(protected)),
-            protected,
-            b"\xa0",
-            _bstr_head(len(payload_bytes)),
-            payload_bytes,
-            _bstr_head(len(signature)),
-            signature,
-        )
+    # Well-formed, the right shape, yet not the bytes _split_envelope accepts: a re-encoding.
+    raise NonCanonicalError(f"{what}: the COSE envelope is not deterministic CBOR")
+
+
+def parse_sign1(data: bytes, *, what: str = "message") -> Sign1:
+    """Check everything about a COSE_Sign1 that needs no key; raise a typed error otherwise."""
+    if not isinstance(data, bytes):
+        raise UndecodableError(f"{what}: expected bytes, got {type(data).__name__}")
+    parts = _split_envelope(data)
+    protected, payload_bytes, signature = (
+        parts if parts is not None else _split_any(data, what=what)
     )
-    if expected != data:
-        raise NonCanonicalError(f"{what}: the COSE envelope is not deterministic CBOR")
     kid, alg = _parse_protected(protected, what=what)
     payload = cbor.loads_item(payload_bytes)
     cbor.check_canonical(payload_bytes, payload, what=f"{what} payload")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from wire.errors import SchemaError
@@ -10,6 +11,9 @@ from wire.errors import SchemaError
 UINT_MAX = 2**64 - 1
 INT_MIN = -(2**63)
 INT_MAX = 2**63 - 1
+
+
+_NONE: Mapping[str, Any] = MappingProxyType({})
 
 
 def _kind(value: object) -> str:
@@ -112,6 +116,8 @@ class Fields:
 
     def extras(self) -> Mapping[str, Any]:
         """Keys not read: kept verbatim so a newer writer's fields survive (WIRE.md)."""
+        if len(self._seen) == len(self._data):  # every name read was present, so none is left
+            return _NONE
         rest = {k: v for k, v in self._data.items() if k not in self._seen}
         for key in rest:
             if type(key) is not str:

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import click
 
+from wire.chain import BrokenLink, Duplicate, Equivocation, Finding, Gap, check_chain
 from wire.errors import WireError
 from wire.ids import check_device_id, check_id
 from wire.jsonform import body_from_json, record_to_json
 from wire.keyfiles import read_key_set, read_signing_key
-from wire.records import ZERO_HASH, decode_record, sign_record, verify_record
+from wire.records import ZERO_HASH, Record, decode_record, sign_record, verify_record
 
 _TYPES = click.Choice(["weighing", "evidence", "event", "status"])
 
@@ -97,10 +98,17 @@ def show(file: Path) -> None:
     type=click.Path(path_type=Path),
     help="PEM public key, or a directory of <kid>.pub files; repeatable.",
 )
-def verify(files: tuple[Path, ...], key_paths: tuple[Path, ...]) -> None:
+@click.option(
+    "--chain",
+    "check_links",
+    is_flag=True,
+    help="Also check the verified records form gap-free hash chains from seq 1.",
+)
+def verify(files: tuple[Path, ...], key_paths: tuple[Path, ...], check_links: bool) -> None:
     """Verify records; one line each, exit 1 if any is wrong."""
     keys = read_key_set(key_paths)
     failures = 0
+    verified: list[Record] = []
     for path in files:
         try:
             checked = verify_record(path.read_bytes(), keys)
@@ -111,9 +119,31 @@ def verify(files: tuple[Path, ...], key_paths: tuple[Path, ...]) -> None:
             failures += 1
             click.echo(f"{path}: unreadable: {exc.strerror}")
         else:
+            verified.append(checked)
             click.echo(
                 f"{path}: ok {checked.type} device {checked.device} seq {checked.seq} "
                 f"id {checked.id.hex()}"
             )
+    if check_links:
+        for device, report in check_chain(verified).items():
+            failures += len(report.findings)
+            click.echo(
+                f"chain {device}: seq 1..{report.contiguous} present of {report.highest}, "
+                f"{len(report.findings)} finding(s)"
+            )
+            for finding in report.findings:
+                click.echo(f"  {_describe(finding)}")
     if failures:
         raise SystemExit(1)
+
+
+def _describe(finding: Finding) -> str:
+    match finding:
+        case Gap(first=first, last=last):
+            return f"gap: seq {first}..{last} missing"
+        case BrokenLink(seq=seq, record=record, prev=prev):
+            return f"broken link: seq {seq} ({record.hex()[:16]}…) has prev {prev.hex()[:16]}…"
+        case Duplicate(seq=seq, copies=copies):
+            return f"duplicate: seq {seq} given {copies} times"
+        case Equivocation(seq=seq, records=records):
+            return f"equivocation: seq {seq} has {len(records)} different records"

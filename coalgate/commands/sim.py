@@ -1,0 +1,397 @@
+"""``coalgate sim``: simulated scale indicators, capture and replay, for hardware testers.
+
+Every failure a user can cause (a bad option, a port in use, a link in a missing directory)
+is one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from firmware_sim import capture as capture_mod
+from firmware_sim.control import Controller, ControlServer
+from firmware_sim.display import Display, Unit
+from firmware_sim.errors import ConfigError, SimError
+from firmware_sim.indicator import IndicatorConfig, IndicatorState, Protocol
+from firmware_sim.model import Deck, Scene, Truck, TruckKind
+from firmware_sim.ports import PtyPort, TcpPort, check_link, parse_host_port
+from firmware_sim.protocols.xk3190 import DigitOrder
+from firmware_sim.simulator import IndicatorSimulator
+
+_TRUCK_KEYS = {"plate", "axles", "kind", "tare", "load", "at", "settled"}
+
+
+class _OptionError(click.ClickException):
+    """A bad option, shown as one line; exit status 2 like click's usage errors."""
+
+    exit_code = 2
+
+
+class _OneLine(click.Command):
+    """Usage errors become one ``Error: …`` line (exit status 2) instead of a usage dump."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise _OptionError(exc.format_message()) from exc
+
+
+def _fail(exc: BaseException) -> NoReturn:
+    """One line for an expected failure, found even inside an exception group."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, SimError):
+        raise click.ClickException(exc.message) from exc
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        raise click.ClickException(f"{exc.strerror or exc}{where}") from exc
+    raise exc
+
+
+def _run(make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run until the work ends or SIGINT/SIGTERM arrives, then clean up and return."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                work = tasks.create_task(make(), name="work")
+                stopper = tasks.create_task(stop.wait(), name="stop")
+                await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                work.cancel()
+                stopper.cancel()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    try:
+        asyncio.run(main())
+    except (SimError, OSError, BaseExceptionGroup) as exc:
+        _fail(exc)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _ready(**fields: object) -> None:
+    """The one line a tester (or a test) reads to learn where things are."""
+    text = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+    click.echo(f"ready {text}")
+    sys.stdout.flush()
+
+
+def parse_truck(spec: str) -> tuple[Truck, int, bool]:
+    """``plate=陕K12345,axles=6,tare=15000,load=34000[,kind=rigid][,at=5][,settled=yes]``.
+
+    Returns the truck, when it arrives (ms after start) and whether it is already standing.
+    """
+    fields: dict[str, str] = {}
+    for part in spec.split(","):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or key not in _TRUCK_KEYS:
+            raise ConfigError(
+                f"bad --truck part {part!r}: use key=value, keys {', '.join(sorted(_TRUCK_KEYS))}",
+                option="truck",
+            )
+        fields[key] = value.strip()
+    missing = {"plate", "axles", "tare"} - set(fields)
+    if missing:
+        raise ConfigError(f"--truck needs {', '.join(sorted(missing))}", option="truck")
+    try:
+        truck = Truck(
+            plate=fields["plate"],
+            axles=int(fields["axles"]),
+            kind=TruckKind(fields.get("kind", "combination")),
+            tare_kg=int(fields["tare"]),
+            load_kg=int(fields.get("load", "0")),
+        )
+        at_ms = round(float(fields.get("at", "0")) * 1000)
+    except ValueError as exc:
+        raise ConfigError(f"bad --truck {spec!r}: {exc}", option="truck") from exc
+    settled = fields.get("settled", "no").lower() in {"1", "yes", "true"}
+    return truck, at_ms, settled
+
+
+def _port(pty: bool, link: str | None, tcp: str | None) -> PtyPort | TcpPort:
+    if pty == (tcp is not None):
+        raise ConfigError("give exactly one of --pty or --tcp HOST:PORT")
+    if tcp is not None:
+        if link is not None:
+            raise ConfigError("--link only goes with --pty")
+        host, port = parse_host_port(tcp)
+        return TcpPort(host=host, port=port)
+    if link is not None:
+        check_link(Path(link))
+    return PtyPort(link=None if link is None else Path(link))
+
+
+_port_options = [
+    click.option("--pty", is_flag=True, help="Serve on a new pseudo-terminal."),
+    click.option("--link", metavar="PATH", help="Stable symlink to the pty (survives restarts)."),
+    click.option(
+        "--tcp", metavar="HOST:PORT", help="Serve on TCP (socket://HOST:PORT); port 0 = any."
+    ),
+]
+
+
+def _with_port_options(func: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(_port_options):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def sim() -> None:
+    """Simulated field devices for hardware testers (see docs/hardware-testing.md)."""
+
+
+@sim.command(cls=_OneLine)
+@click.option(
+    "--protocol",
+    required=True,
+    type=click.Choice([p.value for p in Protocol]),
+    help="Serial format to speak.",
+)
+@_with_port_options
+@click.option("--baud", default=9600, show_default=True, help="Line speed the output is paced at.")
+@click.option(
+    "--rate", default=10.0, show_default=True, help="Continuous frames (and SIR lines) per second."
+)
+@click.option("--unit", type=click.Choice([u.value for u in Unit]), default="kg", show_default=True)
+@click.option("--decimals", default=0, show_default=True, help="Decimal places shown.")
+@click.option("--division", default=10, show_default=True, help="Division e in kg.")
+@click.option("--capacity", default=60_000, show_default=True, help="Max in kg.")
+@click.option(
+    "--noise", default=2.0, show_default=True, help="Load-cell noise, standard deviation in kg."
+)
+@click.option("--drift", default=0.0, show_default=True, help="Zero drift in kg per hour.")
+@click.option(
+    "--seed", default=0, show_default=True, help="Seed of the noise (same seed, same weights)."
+)
+@click.option("--serial-number", default="SIM0000001", show_default=True)
+@click.option("--cal-count", default=0, show_default=True, help="Calibration counter at start.")
+@click.option(
+    "--cal-command",
+    default="M27",
+    show_default=True,
+    help="MT-SICS command that reports the calibration counter.",
+)
+@click.option(
+    "--cal-line-every",
+    default=0,
+    show_default=True,
+    help="Continuous formats: a 'CAL <n>' line every N frames (0 = never).",
+)
+@click.option("--short-frames", is_flag=True, help="Toledo: 12-byte frames without tare.")
+@click.option(
+    "--eq-order",
+    type=click.Choice([d.value for d in DigitOrder]),
+    default="reversed",
+    show_default=True,
+    help="'=' format digit order.",
+)
+@click.option(
+    "--stable-timeout",
+    default=3000,
+    show_default=True,
+    help="MT-SICS S/Z/T wait this many ms for stability, then answer I.",
+)
+@click.option(
+    "--truck",
+    "trucks",
+    multiple=True,
+    metavar="SPEC",
+    help="plate=…,axles=N,tare=KG[,load=KG][,kind=rigid|combination][,at=SECONDS][,settled=yes]",
+)
+@click.option(
+    "--control",
+    default="127.0.0.1:8750",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Control interface (HTTP); port 0 = any.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log to stderr.")
+def indicator(
+    protocol: str,
+    pty: bool,
+    link: str | None,
+    tcp: str | None,
+    baud: int,
+    rate: float,
+    unit: str,
+    decimals: int,
+    division: int,
+    capacity: int,
+    noise: float,
+    drift: float,
+    seed: int,
+    serial_number: str,
+    cal_count: int,
+    cal_command: str,
+    cal_line_every: int,
+    short_frames: bool,
+    eq_order: str,
+    stable_timeout: int,
+    trucks: tuple[str, ...],
+    control: str,
+    verbose: bool,
+) -> None:
+    """Run a scale indicator on a pty or TCP port until Ctrl-C."""
+    _setup_logging(verbose)
+    try:
+        if baud <= 0:
+            raise ConfigError("--baud must be > 0", option="baud")
+        port = _port(pty, link, tcp)
+        control_host, control_port = parse_host_port(control)
+        deck = Deck(
+            capacity_kg=capacity, division_kg=division, noise_kg=noise, zero_drift_kg_per_h=drift
+        )
+        config = IndicatorConfig(
+            protocol=Protocol(protocol),
+            display=Display(unit=Unit(unit), decimals=decimals, division_kg=division),
+            capacity_kg=capacity,
+            serial_number=serial_number,
+            rate_hz=rate,
+            cal_command=cal_command,
+            cal_line_every=cal_line_every,
+            toledo_tare=not short_frames,
+            eq_order=DigitOrder(eq_order),
+        )
+        scene = Scene(deck=deck, seed=seed)
+        for spec in trucks:
+            truck, at_ms, settled = parse_truck(spec)
+            scene = scene.arrive(truck, at_ms, settled=settled)
+    except SimError as exc:
+        _fail(exc)
+    simulator = IndicatorSimulator(
+        config=config,
+        state=IndicatorState(scene=scene, calibration_count=cal_count),
+        port=port,
+        baud=baud,
+        stable_timeout_ms=stable_timeout,
+    )
+    server = ControlServer(controller=Controller(simulator), host=control_host, port=control_port)
+
+    async def serve() -> None:
+        await server.open()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                running = tasks.create_task(simulator.run(), name="indicator")
+                ready = tasks.create_task(simulator.ready.wait(), name="ready")
+                await asyncio.wait({running, ready}, return_when=asyncio.FIRST_COMPLETED)
+                if ready.done():
+                    pty_path = port.path if isinstance(port, PtyPort) else None
+                    _ready(protocol=protocol, port=port.address, pty=pty_path, control=server.url)
+        finally:
+            await server.close()
+
+    _run(serve)
+
+
+@sim.command(cls=_OneLine)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_with_port_options
+@click.option(
+    "--speed", default=1.0, show_default=True, help="Replay faster (2.0) or slower (0.5)."
+)
+@click.option("--loop", "loop_forever", is_flag=True, help="Start again at the end, until Ctrl-C.")
+@click.option(
+    "--start-delay",
+    default=0.0,
+    show_default=True,
+    help="Seconds before the first chunk (pty; TCP waits for a client).",
+)
+def replay(
+    file: Path,
+    pty: bool,
+    link: str | None,
+    tcp: str | None,
+    speed: float,
+    loop_forever: bool,
+    start_delay: float,
+) -> None:
+    """Replay a capture FILE onto a pty or TCP port."""
+    _setup_logging(False)
+    try:
+        port = _port(pty, link, tcp)
+        recorded = capture_mod.load(file)
+        if speed <= 0:
+            raise ConfigError("--speed must be > 0", option="speed")
+    except SimError as exc:
+        _fail(exc)
+
+    def started(address: str) -> None:
+        _ready(port=address, pty=port.path if isinstance(port, PtyPort) else None)
+
+    _run(
+        lambda: capture_mod.replay(
+            recorded,
+            port=port,
+            speed=speed,
+            loop_forever=loop_forever,
+            start_delay_s=start_delay,
+            started=started,
+        )
+    )
+
+
+@sim.command(cls=_OneLine)
+@click.argument("source")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Capture file to write.",
+)
+@click.option("--baud", default=9600, show_default=True, help="Line speed of a serial SOURCE.")
+@click.option(
+    "--duration", type=float, help="Stop after this many seconds (default: until Ctrl-C or EOF)."
+)
+def capture(source: str, out: Path, baud: int, duration: float | None) -> None:
+    """Record what SOURCE (a serial device path or socket://HOST:PORT) sends, with timestamps."""
+    _setup_logging(False)
+    if not out.parent.is_dir():
+        _fail(ConfigError(f"directory of --out does not exist: {out.parent}", option="out"))
+
+    async def work() -> None:
+        loop = asyncio.get_running_loop()
+        with out.open("w", encoding="utf-8") as handle:
+            await capture_mod.record(
+                source=source, out=handle, baud=baud, clock=loop.time, duration_s=duration
+            )
+
+    _run(work)
+    try:
+        recorded = capture_mod.load(out)
+    except SimError as exc:
+        _fail(exc)
+    total = sum(len(chunk.data) for chunk in recorded.chunks)
+    click.echo(f"recorded {total} bytes in {len(recorded.chunks)} chunks to {out}")
+
+
+if __name__ == "__main__":
+    sim(prog_name="coalgate sim")
