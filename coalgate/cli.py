@@ -8,7 +8,9 @@ from typing import Any
 import click
 
 from coalgate.commands.key import key
+from coalgate.commands.receipt import receipt
 from coalgate.commands.record import record
+from coalgate.commands.ticket import ticket
 from wire.errors import WireError
 
 
@@ -33,6 +35,8 @@ def cli() -> None:
 
 cli.add_command(key)
 cli.add_command(record)
+cli.add_command(ticket)
+cli.add_command(receipt)
 
 
 def main() -> None:

@@ -129,7 +129,7 @@ def _is_plain(value: Any) -> bool:
     elif kind is list:
         items = value
     else:
-        return kind in _SCALARS
+        return kind in _SCALARS and (kind is not int or _INT_MIN <= value <= _INT_MAX)
     for item in items:
         item_kind = type(item)
         if item_kind is dict or item_kind is list:
@@ -137,6 +137,8 @@ def _is_plain(value: Any) -> bool:
                 return False
         elif item_kind not in _SCALARS:
             return False
+        elif item_kind is int and not _INT_MIN <= item <= _INT_MAX:
+            return False  # a bignum (tag 2/3) that cbor2 decoded to a plain int
     return True
 
 

@@ -67,8 +67,17 @@ class Sign1:
     alg: int
     protected: bytes
     payload_bytes: bytes
-    payload: dict[Any, Any]
+    payload: Any
     signature: bytes
+
+    def payload_map(self, *, what: str) -> dict[Any, Any]:
+        """The payload, which every object of the contract has as a map. Called after the
+        signature check, so that ``schema`` is only ever said of authentic bytes."""
+        if not isinstance(self.payload, dict):
+            raise SchemaError(
+                f"{what}: the payload must be a map, not {type(self.payload).__name__}"
+            )
+        return self.payload
 
 
 def _read_bstr(data: bytes, pos: int) -> tuple[bytes, int] | None:
@@ -77,15 +86,19 @@ def _read_bstr(data: bytes, pos: int) -> tuple[bytes, int] | None:
         return None
     head = data[pos]
     if 0x40 <= head <= 0x57:
-        size, pos = head - 0x40, pos + 1
-    elif head == 0x58 and pos + 1 < len(data) and data[pos + 1] >= 24:
-        size, pos = data[pos + 1], pos + 2
-    elif head == 0x59 and pos + 2 < len(data) and data[pos + 1] > 0:
-        size, pos = int.from_bytes(data[pos + 1 : pos + 3], "big"), pos + 3
+        size, start = head - 0x40, pos + 1
+    elif 0x58 <= head <= 0x5B:
+        width = 1 << (head - 0x58)
+        start = pos + 1 + width
+        if start > len(data):
+            return None
+        size = int.from_bytes(data[pos + 1 : start], "big")
+        if size < (24 if width == 1 else 1 << (4 * width)):  # not the shortest head for size
+            return None
     else:
         return None
-    end = pos + size
-    return (data[pos:end], end) if end <= len(data) else None
+    end = start + size
+    return (data[start:end], end) if end <= len(data) else None
 
 
 def _split_envelope(data: bytes) -> tuple[bytes, bytes, bytes] | None:
@@ -136,12 +149,6 @@ def parse_sign1(data: bytes, *, what: str = "message") -> Sign1:
     kid, alg = _parse_protected(protected, what=what)
     payload = cbor.loads_item(payload_bytes)
     cbor.check_canonical(payload_bytes, payload, what=f"{what} payload")
-    if not isinstance(payload, dict):
-        raise SchemaError(f"{what}: the payload must be a map, not {type(payload).__name__}")
-    if len(signature) != _SIGNATURE_SIZE:
-        raise SignatureError(
-            f"{what}: an Ed25519 signature is 64 bytes, not {len(signature)}", kid=kid
-        )
     return Sign1(
         raw=data,
         kid=kid,
@@ -156,7 +163,7 @@ def parse_sign1(data: bytes, *, what: str = "message") -> Sign1:
 def _parse_protected(protected: bytes, *, what: str) -> tuple[str, int]:
     # Fast path for the exact header signers write: a2 01 27 04 <short bstr kid>.
     if (
-        len(protected) > 5
+        5 < len(protected) < 5 + 24
         and protected[:4] == b"\xa2\x01\x27\x04"
         and protected[4] == 0x40 | (len(protected) - 5)
     ):
@@ -209,6 +216,11 @@ def to_be_signed(message: Sign1) -> bytes:
 def check_signature(message: Sign1, keys: KeySet, *, what: str = "message") -> None:
     """Verify ``message``'s signature under the key its kid names in ``keys``."""
     key = keys.require(message.kid)
+    if len(message.signature) != _SIGNATURE_SIZE:
+        raise SignatureError(
+            f"{what}: an Ed25519 signature is 64 bytes, not {len(message.signature)}",
+            kid=message.kid,
+        )
     try:
         key.key.verify(message.signature, to_be_signed(message))
     except InvalidSignature as exc:

@@ -13,7 +13,12 @@ else that do not verify) are separate from misuse by the caller, as in h11::
     │   ├── UnknownKeyError       the kid names no key in the key set
     │   ├── SignatureError        the signature does not verify under the kid's key
     │   ├── TopicError            a topic outside the coalgate layout
-    │   └── PlateError            a plate string that is not a valid Chinese plate
+    │   ├── PlateError            a plate string that is not a valid Chinese plate
+    │   ├── QrError               QR text with a wrong prefix, bad Base45 or zlib, or too big
+    │   ├── IssuerError           a central object not signed by central, or by another issuer
+    │   ├── ExpiredError          past a validity limit at the time the caller passed
+    │   ├── StaleError            a bundle whose version is not above the one already held
+    │   └── ReceiptError          a receipt whose parts verify but do not agree
     └── LocalError                the caller misused the API
         ├── EncodeError           a value that deterministic CBOR here cannot carry
         └── KeyFileError          a key file that cannot be written or read
@@ -101,6 +106,50 @@ class PlateError(RemoteError):
         super().__init__(message)
         self.plate = plate
         self.reason = reason
+
+
+class QrError(RemoteError):
+    """QR text that is not prefix + Base45(zlib(…)) within the inflate cap."""
+
+    reason = "bad_qr"
+
+
+class IssuerError(RemoteError):
+    """An object that must come from central was signed by another key or names another issuer."""
+
+    reason = "wrong_issuer"
+
+
+class ExpiredError(RemoteError):
+    """Outside its validity at the time the caller passed (``now`` is always an argument)."""
+
+    reason = "expired"
+
+    def __init__(self, message: str, *, limit: int, now: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.now = now
+
+
+class StaleError(RemoteError):
+    """A site bundle whose version is not greater than the one already held (a replay)."""
+
+    reason = "stale"
+
+    def __init__(self, message: str, *, version: int, held: int) -> None:
+        super().__init__(message)
+        self.version = version
+        self.held = held
+
+
+class ReceiptError(RemoteError):
+    """A receipt whose parts each verify but fail one of WIRE.md's cross-checks."""
+
+    reason = "receipt_mismatch"
+
+    def __init__(self, message: str, *, check: str) -> None:
+        super().__init__(message)
+        self.check = check
 
 
 class LocalError(WireError):

@@ -88,6 +88,12 @@ class Fields:
             raise self.fail(name, f"must be a byte string of {size} bytes, not {_kind(value)}")
         return value
 
+    def bstr_any(self, name: str) -> bytes:
+        value = self._get(name)
+        if type(value) is not bytes:
+            raise self.fail(name, f"must be a byte string, not {_kind(value)}")
+        return value
+
     def bstr_or_none(self, name: str, *, size: int) -> bytes | None:
         if self._is_null(name):
             return None

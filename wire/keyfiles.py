@@ -11,9 +11,10 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from wire.errors import KeyFileError
+from wire.errors import KeyFileError, WireError
 from wire.ids import is_valid_id
 from wire.keys import KeySet, PublicKey, SigningKey
+from wire.keysets import parse_key_set_file
 
 PRIVATE_SUFFIX = ".key"
 PUBLIC_SUFFIX = ".pub"
@@ -65,8 +66,25 @@ def read_public_key(path: Path, *, kid: str | None = None) -> PublicKey:
     return PublicKey.from_pem(path.read_bytes(), kid=name, source=str(path))
 
 
+def _key_set_file(data: bytes, path: Path) -> KeySet:
+    try:
+        return parse_key_set_file(data, source=str(path))
+    except WireError as exc:
+        raise KeyFileError(
+            f"{path}: not a PEM public key, JWKS or COSE_KeySet ({exc.message})", path=str(path)
+        ) from exc
+
+
+def _add(keys: KeySet, key: PublicKey, path: Path) -> None:
+    try:
+        keys.add(key)
+    except ValueError as exc:
+        raise KeyFileError(f"{path}: {exc}", path=str(path)) from exc
+
+
 def read_key_set(paths: Iterable[Path]) -> KeySet:
-    """A key set from PEM public key files and directories of ``<kid>.pub`` files."""
+    """A key set from PEM public keys, directories of ``<kid>.pub`` files, JWKS files and
+    COSE_KeySet files (WIRE.md: every ``--keys`` option takes all four)."""
     keys = KeySet()
     for path in paths:
         if path.is_dir():
@@ -76,9 +94,14 @@ def read_key_set(paths: Iterable[Path]) -> KeySet:
                     f"{path}: no *{PUBLIC_SUFFIX} files in this directory", path=str(path)
                 )
             for item in found:
-                keys.add(read_public_key(item))
+                _add(keys, read_public_key(item), item)
         elif path.exists():
-            keys.add(read_public_key(path))
+            data = path.read_bytes()
+            if data.lstrip().startswith(b"-----BEGIN"):
+                _add(keys, read_public_key(path), path)
+            else:
+                for key in _key_set_file(data, path).values():
+                    _add(keys, key, path)
         else:
             raise KeyFileError(f"{path}: no such file or directory", path=str(path))
     return keys

@@ -133,7 +133,7 @@ def _read_payload(payload: dict[Any, Any]) -> dict[str, Any]:
 
 
 def _record(message: cose.Sign1) -> Record:
-    values = _read_payload(message.payload)
+    values = _read_payload(message.payload_map(what="record"))
     if values["device"] != message.kid:
         raise HeaderError(
             f"record: kid {message.kid!r} does not match the device field {values['device']!r}"

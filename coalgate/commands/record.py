@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from coalgate.commands.keyopts import keys_option
 from wire.chain import BrokenLink, Duplicate, Equivocation, Finding, Gap, check_chain
 from wire.errors import WireError
 from wire.ids import check_device_id, check_id
@@ -90,14 +91,7 @@ def show(file: Path) -> None:
 
 @record.command("verify")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--keys",
-    "key_paths",
-    multiple=True,
-    required=True,
-    type=click.Path(path_type=Path),
-    help="PEM public key, or a directory of <kid>.pub files; repeatable.",
-)
+@keys_option(required=True)
 @click.option(
     "--chain",
     "check_links",

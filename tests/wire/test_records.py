@@ -251,6 +251,35 @@ def test_kid_must_equal_device_field() -> None:
         verify_record(raw, KeySet([other.public]))
 
 
+def test_large_payloads_verify() -> None:
+    big = factories.event()
+    detail = {"samples": [[n, n * 7] for n in range(12_000)]}  # about 70 KB of CBOR
+    record = sign("event", body=type(big)(**{**_fields(big), "detail": detail}))
+    assert len(record.raw) > 65_536
+    assert verify_record(record.raw, KEYS).body == record.body
+
+
+def test_long_kid_header_must_be_well_formed() -> None:
+    kid = "yl-shenmu-mine-0012-gate-0002-x"
+    assert len(kid) >= 24
+    key = factories.device_key(kid, seed_byte=11)
+    # a2 01 27 04 then a bstr head claiming the kid fits in one byte: not well-formed CBOR
+    malformed = b"\xa2\x01\x27\x04" + bytes([0x40 | 0x1F]) + kid.encode()
+    payload = cbor.dumps(payload_map(device=kid))
+    with pytest.raises((UndecodableError, NonCanonicalError, HeaderError)):
+        verify_record(raw_sign1(malformed, payload, key), KeySet([key.public]))
+
+
+def test_bignums_are_refused_even_where_the_schema_is_open() -> None:
+    payload = payload_map()
+    payload["zz_extra"] = 1  # placeholder replaced by a bignum below
+    raw_payload = cbor.dumps(payload).replace(
+        b"\x68zz_extra\x01", b"\x68zz_extra\xc2\x49\x01" + bytes(8)
+    )
+    with pytest.raises(NonCanonicalError, match="tag 2"):
+        verify_record(raw_sign1(header(), raw_payload), KEYS)
+
+
 def test_signature_of_wrong_length() -> None:
     raw = sign().raw
     short = raw[:-66] + b"\x58\x3f" + raw[-63:]
