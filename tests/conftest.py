@@ -11,16 +11,21 @@ Budgets: hypothesis runs the ``default`` profile (quick enough for the 30-minute
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import inspect
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -89,7 +94,34 @@ def _no_leaks() -> Iterator[None]:
         if time.monotonic() > deadline:
             break
         time.sleep(0.05)
+    for pid in children:  # so one leaky test does not disturb the ones after it
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
     pytest.fail(f"test left behind threads {threads} and child processes {children}", pytrace=False)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Async tests also get the task leak check (a sync fixture cannot see their loop)."""
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is not None and inspect.iscoroutinefunction(function):
+            item.fixturenames.append("_no_task_leaks")  # type: ignore[attr-defined]
+
+
+@pytest_asyncio.fixture
+async def _no_task_leaks() -> AsyncIterator[None]:
+    """Fail an async test that leaves tasks running on its loop (STYLE.md)."""
+    before = asyncio.all_tasks()
+    yield
+    await asyncio.sleep(0)  # let tasks that were told to finish do so
+    current = asyncio.current_task()
+    leaked = [t for t in asyncio.all_tasks() - before if t is not current and not t.done()]
+    for task in leaked:
+        task.cancel()
+    if leaked:
+        pytest.fail(f"test left tasks running: {[t.get_name() for t in leaked]}", pytrace=False)
 
 
 # --- services ------------------------------------------------------------------------------
