@@ -10,6 +10,7 @@ import click
 from coalgate.commands.key import key
 from coalgate.commands.receipt import receipt
 from coalgate.commands.record import record
+from coalgate.commands.sim import sim
 from coalgate.commands.ticket import ticket
 from wire.errors import WireError
 
@@ -37,6 +38,7 @@ cli.add_command(key)
 cli.add_command(record)
 cli.add_command(ticket)
 cli.add_command(receipt)
+cli.add_command(sim)
 
 
 def main() -> None:
