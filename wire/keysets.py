@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 from wire import cbor
@@ -30,10 +31,15 @@ def read_cose_key(value: object, *, where: str) -> PublicKey:
     """A PublicKey from a decoded COSE_Key map; anything but an Ed25519 OKP key is refused."""
     if not isinstance(value, dict):
         raise SchemaError(f"{where} must be a COSE_Key map", field=where)
-    if value.get(1) != _OKP or value.get(-1) != _ED25519:
+    kty, crv, alg = value.get(1), value.get(-1), value.get(3, ALG_EDDSA)
+    if type(kty) is not int or kty != _OKP or type(crv) is not int or crv != _ED25519:
         raise SchemaError(f"{where} is not an Ed25519 OKP key (kty 1, crv 6)", field=where)
-    if value.get(3, ALG_EDDSA) not in (ALG_EDDSA, ALG_ED25519):
-        raise SchemaError(f"{where} names alg {value.get(3)!r}, not EdDSA", field=where)
+    if type(alg) is not int or alg not in (ALG_EDDSA, ALG_ED25519):
+        raise SchemaError(f"{where} names alg {alg!r}, not EdDSA", field=where)
+    if -4 in value:
+        raise SchemaError(
+            f"{where} holds a private key (-4); publish public keys only", field=where
+        )
     kid, x = value.get(2), value.get(-2)
     if not isinstance(kid, bytes) or not isinstance(x, bytes) or len(x) != 32:
         raise SchemaError(f"{where} needs a kid (2) and a 32-byte x (-2)", field=where)
@@ -55,18 +61,37 @@ def decode_cose_key_set(data: bytes) -> KeySet:
     value = cbor.loads(data)
     if not isinstance(value, list):
         raise UndecodableError("a COSE_KeySet is a CBOR array of COSE_Key maps")
-    return KeySet(read_cose_key(item, where=f"keys[{index}]") for index, item in enumerate(value))
+    keys = KeySet()
+    for index, item in enumerate(value):
+        _add(keys, read_cose_key(item, where=f"keys[{index}]"), where=f"keys[{index}]")
+    return keys
 
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def _unb64url(text: str, *, where: str) -> bytes:
+    """Strict unpadded base64url (RFC 7515 §2): one spelling per value, nothing else."""
+    if _B64URL.fullmatch(text) is None or len(text) % 4 == 1:
+        raise SchemaError(f"{where} is not unpadded base64url", field=where)
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
-        raise SchemaError(f"{where} is not base64url", field=where) from None
+        raise SchemaError(f"{where} is not unpadded base64url", field=where) from None
+    if _b64url(data) != text:
+        raise SchemaError(f"{where} has non-zero trailing bits", field=where)
+    return data
+
+
+def _add(keys: KeySet, key: PublicKey, *, where: str) -> None:
+    try:
+        keys.add(key)
+    except ValueError as exc:
+        raise SchemaError(f"{where}: {exc}", field=where) from None
 
 
 def jwks(keys: KeySet) -> dict[str, Any]:
@@ -96,10 +121,14 @@ def parse_jwks(value: object) -> KeySet:
             raise SchemaError(f"{where} is not an Ed25519 OKP key", field=where)
         if isinstance(item, dict) and item.get("alg", "EdDSA") not in ("EdDSA", "Ed25519"):
             raise SchemaError(f"{where} names alg {item.get('alg')!r}", field=where)
+        if isinstance(item, dict) and "d" in item:
+            raise SchemaError(
+                f"{where} holds a private key (d); publish public keys only", field=where
+            )
         x = _unb64url(fields.text("x"), where=f"{where}.x")
         if len(x) != 32:
             raise SchemaError(f"{where}.x is not 32 bytes", field=f"{where}.x")
-        keys.add(PublicKey.from_raw(x, kid=fields.text("kid", max_len=63)))
+        _add(keys, PublicKey.from_raw(x, kid=fields.text("kid", max_len=63)), where=where)
     return keys
 
 

@@ -15,7 +15,7 @@ import string
 import unicodedata
 from typing import Final, Literal
 
-from wire.errors import PlateError
+from wire.errors import PlateError, SchemaError
 
 PlateKind = Literal["regular", "new_energy", "trailer"]
 
@@ -159,6 +159,23 @@ def plate_kind(plate: str) -> PlateKind:
 def is_trailer_plate(plate: str) -> bool:
     """True for a normalised semi-trailer plate: informational only, never a ticket's plate."""
     return _TRAILER.fullmatch(plate) is not None
+
+
+def check_vehicle_plate(value: str, *, field: str, trailer: bool = False) -> str:
+    """A plate field of a signed object: already normalised, and the kind the field names
+    (a tractor/truck plate, or with ``trailer`` a semi-trailer plate); else ``SchemaError``."""
+    try:
+        normal = normalize_plate(value)
+    except PlateError as exc:
+        raise SchemaError(f"{field}: {exc.message} ({exc.reason})", field=field) from None
+    if normal != value:
+        raise SchemaError(
+            f"{field} {_show(value)} is not a normalised plate (that is {normal!r})", field=field
+        )
+    if is_trailer_plate(value) != trailer:
+        wanted = "a semi-trailer plate" if trailer else "a tractor or truck plate, not a trailer's"
+        raise SchemaError(f"{field} {_show(value)} must be {wanted}", field=field)
+    return value
 
 
 def _show(plate: str) -> str:

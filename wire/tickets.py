@@ -15,7 +15,7 @@ from wire.errors import ExpiredError, IssuerError, SchemaError
 from wire.fields import Fields
 from wire.ids import check_id
 from wire.keys import KeySet, SigningKey
-from wire.plates import normalize_plate
+from wire.plates import check_vehicle_plate
 
 HOURS_48 = 48 * 3600
 
@@ -152,9 +152,7 @@ def _read_claims(claims: dict[Any, Any], *, raw: bytes, kid: str) -> Ticket:
     exp = fields.uint("exp")
     if exp <= iat:
         raise fields.fail("exp", "must be after iat")
-    plate = fields.text("plate", max_len=16)
-    if normalize_plate(plate) != plate:
-        raise fields.fail("plate", f"{plate!r} is not a normalised plate")
+    plate = check_vehicle_plate(fields.text("plate", max_len=16), field="ticket.plate")
     ticket = Ticket(
         raw=raw,
         kid=kid,
