@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from wire import cose
-from wire.errors import IssuerError
+from wire.errors import IssuerError, UnknownCentralKeyError
 from wire.keys import KeySet, SigningKey
 
 CENTRAL_KID = re.compile(r"central-[0-9]{8}")
@@ -38,5 +38,9 @@ def verify_central(data: bytes, keys: KeySet, *, what: str) -> cose.Sign1:
     message = cose.parse_sign1(data, what=what)
     if not is_central_kid(message.kid):
         raise IssuerError(f"{what}: signed by {message.kid!r}, which is not a central key")
+    if message.kid not in keys:
+        raise UnknownCentralKeyError(
+            f"{what}: central key {message.kid!r} is not in the key set given", kid=message.kid
+        )
     cose.check_signature(message, keys, what=what)
     return message

@@ -11,6 +11,7 @@ else that do not verify) are separate from misuse by the caller, as in h11::
     │   ├── HeaderError           COSE headers other than exactly {1: alg, 4: kid} / {}
     │   ├── SchemaError           a payload field is missing, unknown or wrongly typed
     │   ├── UnknownKeyError       the kid names no key in the key set
+    │   │   └── UnknownCentralKeyError  … and it is a central kid: the key set is not current
     │   ├── SignatureError        the signature does not verify under the kid's key
     │   ├── TopicError            a topic outside the coalgate layout
     │   ├── PlateError            a plate string that is not a valid Chinese plate
@@ -77,6 +78,12 @@ class UnknownKeyError(RemoteError):
     def __init__(self, message: str, *, kid: str) -> None:
         super().__init__(message)
         self.kid = kid
+
+
+class UnknownCentralKeyError(UnknownKeyError):
+    """A central kid the verifier's key set does not hold (fetch central's key set again)."""
+
+    reason = "unknown_central_key"
 
 
 class SignatureError(RemoteError):

@@ -82,7 +82,9 @@ def verify_receipt(text: str, central_keys: KeySet) -> Receipt:
     )
     _require(body.direction == "out", "direction", "the weighing is not a dispatch (direction out)")
     _require(body.decision == "release", "decision", "the weighing did not release the truck")
-    _require(body.net_kg is not None, "net", "the weighing carries no net")
+    _require(
+        body.net_kg is not None and body.net_kg > 0, "net", "the weighing carries no positive net"
+    )
     assert body.net_kg is not None
     _require(
         body.net_kg <= ticket.max_net_kg,
