@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from coalgate.commands.central import central
 from coalgate.commands.key import key
 from coalgate.commands.receipt import receipt
 from coalgate.commands.record import record
@@ -39,6 +40,7 @@ cli.add_command(record)
 cli.add_command(ticket)
 cli.add_command(receipt)
 cli.add_command(sim)
+cli.add_command(central)
 
 
 def main() -> None:

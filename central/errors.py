@@ -1,0 +1,70 @@
+"""Errors raised by ``central``.
+
+CentralError                  base of everything raised here
+├── ConfigError               settings that cannot work (bad URL, missing data dir)
+├── StoreError                the database failed or refused (wraps the driver's error)
+│   ├── StoreUnavailableError cannot reach the database now; worth retrying later
+│   ├── RevokedDuringBatchError  a device in an ingest batch was revoked meanwhile
+│   └── MigrationError        a migration failed or the schema is newer than this code
+├── RegistryError             an administrative request that cannot be carried out
+│   ├── NotFoundError         the enterprise, site, device… does not exist
+│   └── ConflictError         it exists already, or contradicts what is stored
+└── IngestError               the MQTT side failed (broker unreachable, subscribe refused)
+"""
+
+from __future__ import annotations
+
+
+class CentralError(Exception):
+    """Base of every error raised by ``central``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(CentralError):
+    """Settings that cannot work."""
+
+
+class StoreError(CentralError):
+    """The database failed or refused an operation."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database cannot be reached now (worth retrying)."""
+
+
+class RevokedDuringBatchError(StoreError):
+    """An ingest batch holds records of a device revoked after the batch was checked; nothing
+    was written. Check the batch again with fresh device views."""
+
+    def __init__(self, message: str, *, devices: list[str]) -> None:
+        super().__init__(message)
+        self.devices = devices
+
+
+class MigrationError(StoreError):
+    """A migration failed, or the database schema is newer than this code."""
+
+
+class RegistryError(CentralError):
+    """An administrative request that cannot be carried out."""
+
+
+class NotFoundError(RegistryError):
+    def __init__(self, message: str, *, kind: str, key: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.key = key
+
+
+class ConflictError(RegistryError):
+    def __init__(self, message: str, *, kind: str, key: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.key = key
+
+
+class IngestError(CentralError):
+    """The MQTT side failed."""

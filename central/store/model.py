@@ -1,0 +1,170 @@
+"""Values that go in and out of the store. Weights are integer kilograms; times UTC ms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SiteKind = Literal["coal_mine", "magnesium_smelter", "semi_coke_plant", "other"]
+DeviceState = Literal["active", "revoked"]
+Severity = Literal["info", "warning", "alarm"]
+StoreOutcome = Literal["inserted", "duplicate", "equivocation"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Enterprise:
+    id: str
+    name: str
+    credit_code: str  # unified social credit code (统一社会信用代码), 18 characters
+    land_mu: float  # land area in mu (亩), for the mu-average efficiency evaluation
+    capacity_t: int  # approved annual capacity, tonnes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Site:
+    id: str
+    enterprise: str
+    kind: SiteKind
+    name: str
+    lat: float | None = None
+    lon: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Checkpoint:
+    id: str
+    name: str
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Vehicle:
+    plate: str
+    axles: int
+    kind: Literal["rigid", "combination"]
+    single_drive: bool
+    tare_kg: int | None
+    trailer: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Device:
+    id: str
+    site: str
+    public_key: bytes  # raw 32-byte Ed25519 key
+    certificate: bytes  # COSE bytes of the current device certificate
+    state: DeviceState
+    enrolled_at: int
+    revoked_at: int | None = None
+    revoked_above_seq: int | None = None
+    """Records with a seq above this are quarantined as ``revoked`` (WIRE.md "Revocation")."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncomingRecord:
+    """A record that verified, with what central knows about its arrival."""
+
+    raw: bytes
+    record_id: bytes
+    device: str
+    site: str
+    seq: int
+    ts: int
+    type: str
+    received_at: int
+    weighing: WeighingFacts | None = None
+    alarm: Alarm | None = None  # an edge event of severity alarm, raised only if newly stored
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WeighingFacts:
+    """What the tonnage rollups need from a weighing record (derived, never authoritative)."""
+
+    direction: Literal["out", "in"]
+    decision: Literal["release", "hold"]
+    net_kg: int | None
+    ticket: bytes | None
+    plate: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuarantineItem:
+    raw: bytes
+    reason: str
+    detail: str
+    topic: str
+    device: str | None  # the device the topic or kid claims, if any
+    received_at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alarm:
+    kind: str
+    severity: Severity
+    raised_at: int
+    device: str | None = None
+    site: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    ref: bytes | None = None  # a related record id
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchResult:
+    """What one ingest batch did, in the order the records were given."""
+
+    outcomes: tuple[StoreOutcome, ...]
+    quarantined_new: tuple[bool, ...]  # per quarantine item: first time these bytes/reason
+    contiguous: dict[str, int]  # per device in the batch: highest n with 1..n stored
+    alarms: tuple[Alarm, ...]  # alarms raised by this batch (after rate limiting)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredRecord:
+    raw: bytes
+    record_id: bytes
+    device: str
+    site: str
+    seq: int
+    ts: int
+    type: str
+    received_at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceStatus:
+    device: str
+    state: Literal["online", "offline"]
+    since: int | None
+    version: str | None
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuarantineEntry:
+    raw: bytes
+    reason: str
+    detail: str
+    topic: str
+    device: str | None
+    count: int
+    first_seen: int
+    last_seen: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    at: int
+    actor: str
+    action: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DailyTonnage:
+    day: str  # YYYY-MM-DD in UTC+8 (China Standard Time), the regulators' day
+    site: str
+    direction: Literal["out", "in"]
+    net_kg: int
+    weighings: int

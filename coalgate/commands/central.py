@@ -1,0 +1,302 @@
+"""``coalgate central``: administer and run the regulator's service on one configuration.
+
+Settings come from the environment (central/config.py): ``COALGATE_DATABASE_URL`` (SQLite
+under ``COALGATE_DATA_DIR`` when unset), ``COALGATE_MQTT_URL``, ``COALGATE_ISSUER``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import getpass
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from central.config import Settings
+from central.errors import CentralError
+from central.ingest.worker import IngestWorker
+from central.keyring import Keyring, load_keyring
+from central.registry import enroll as enroll_device
+from central.registry import import_vehicles, vehicle, vehicles_from_csv
+from central.store import open_store
+from central.store.base import Store
+from central.store.model import Checkpoint, Enterprise, Site
+from wire.keysets import encode_cose_key_set, jwks
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _settings() -> Settings:
+    return Settings.from_env(os.environ)
+
+
+@contextmanager
+def _store(settings: Settings) -> Iterator[Store]:
+    if settings.database_url.startswith("sqlite:///"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings.database_url)
+    try:
+        store.migrate()
+        yield store
+    finally:
+        store.close()
+
+
+def _keyring(settings: Settings) -> Keyring:
+    return load_keyring(settings.keys_dir, today=dt.datetime.now(dt.UTC).date())
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+class _CentralGroup(click.Group):
+    """Turns central's own errors into one line, like the main command does for wire's."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except CentralError as exc:
+            raise click.ClickException(exc.message) from exc
+
+
+@click.group(cls=_CentralGroup)
+def central() -> None:
+    """The regulator's service: registry, enrollment, ingest."""
+
+
+@central.command("migrate")
+def migrate() -> None:
+    """Create or upgrade the database schema (also done at every start)."""
+    settings = _settings()
+    if settings.database_url.startswith("sqlite:///"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings.database_url)
+    try:
+        applied = store.migrate()
+    finally:
+        store.close()
+    click.echo(
+        f"{store.backend}: " + (f"applied {', '.join(applied)}" if applied else "up to date")
+    )
+
+
+@central.group("enterprise")
+def enterprise() -> None:
+    """Enterprises (the companies that own sites)."""
+
+
+@enterprise.command("add")
+@click.option("--id", "enterprise_id", required=True)
+@click.option("--name", required=True)
+@click.option("--credit-code", required=True, help="Unified social credit code (18 characters).")
+@click.option("--land-mu", required=True, type=click.FloatRange(min=0))
+@click.option("--capacity-t", required=True, type=click.IntRange(min=0), help="Tonnes a year.")
+def enterprise_add(
+    enterprise_id: str, name: str, credit_code: str, land_mu: float, capacity_t: int
+) -> None:
+    value = Enterprise(
+        id=enterprise_id, name=name, credit_code=credit_code, land_mu=land_mu, capacity_t=capacity_t
+    )
+    with _store(_settings()) as store:
+        store.add_enterprise(value, actor=_actor(), at=_now_ms())
+    click.echo(f"enterprise {enterprise_id} added")
+
+
+@central.group("site")
+def site() -> None:
+    """Sites: coal mines, magnesium smelters, semi-coke plants."""
+
+
+@site.command("add")
+@click.option("--id", "site_id", required=True)
+@click.option("--enterprise", required=True)
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice(["coal_mine", "magnesium_smelter", "semi_coke_plant", "other"]),
+)
+@click.option("--name", required=True)
+@click.option("--lat", type=click.FloatRange(-90, 90))
+@click.option("--lon", type=click.FloatRange(-180, 180))
+def site_add(
+    site_id: str, enterprise: str, kind: str, name: str, lat: float | None, lon: float | None
+) -> None:
+    value = Site(id=site_id, enterprise=enterprise, kind=kind, name=name, lat=lat, lon=lon)  # type: ignore[arg-type]
+    with _store(_settings()) as store:
+        store.add_site(value, actor=_actor(), at=_now_ms())
+    click.echo(f"site {site_id} added")
+
+
+@central.group("checkpoint")
+def checkpoint() -> None:
+    """Road checkpoints (their locations give travel times)."""
+
+
+@checkpoint.command("add")
+@click.option("--id", "checkpoint_id", required=True)
+@click.option("--name", required=True)
+@click.option("--lat", required=True, type=click.FloatRange(-90, 90))
+@click.option("--lon", required=True, type=click.FloatRange(-180, 180))
+def checkpoint_add(checkpoint_id: str, name: str, lat: float, lon: float) -> None:
+    with _store(_settings()) as store:
+        store.add_checkpoint(
+            Checkpoint(id=checkpoint_id, name=name, lat=lat, lon=lon), actor=_actor(), at=_now_ms()
+        )
+    click.echo(f"checkpoint {checkpoint_id} added")
+
+
+@central.group("vehicle")
+def vehicle_group() -> None:
+    """Vehicles: axles and kind for the legal limit, registered tare."""
+
+
+@vehicle_group.command("add")
+@click.option("--plate", required=True)
+@click.option("--axles", required=True, type=int)
+@click.option("--kind", required=True, type=click.Choice(["rigid", "combination"]))
+@click.option("--single-drive/--multi-drive", default=False, help="Single drive axle (6+ axles).")
+@click.option("--tare-kg", type=int)
+@click.option("--trailer", help="The semi-trailer's plate (ending in 挂).")
+def vehicle_add(
+    plate: str, axles: int, kind: str, single_drive: bool, tare_kg: int | None, trailer: str | None
+) -> None:
+    value = vehicle(
+        plate=plate, axles=axles, kind=kind, single_drive=single_drive, tare_kg=tare_kg,
+        trailer=trailer,
+    )  # fmt: skip
+    with _store(_settings()) as store:
+        import_vehicles(store, [value], actor=_actor(), now_ms=_now_ms())
+    click.echo(f"vehicle {value.plate} saved")
+
+
+@vehicle_group.command("import")
+@click.argument("csv_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def vehicle_import(csv_file: Path) -> None:
+    """Import vehicles from CSV (plate,axles,kind,single_drive,tare_kg,trailer); all or none."""
+    values = vehicles_from_csv(csv_file.read_text(encoding="utf-8-sig"))
+    with _store(_settings()) as store:
+        count = import_vehicles(store, values, actor=_actor(), now_ms=_now_ms())
+    click.echo(f"{count} vehicles saved")
+
+
+@central.command("enroll")
+@click.option("--site", required=True)
+@click.option("--device", required=True)
+@click.option(
+    "--pubkey", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path)
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the COSE bytes."
+)
+def enroll(site: str, device: str, pubkey: Path, out: Path | None) -> None:
+    """Enroll a device key; prints its certificate (base64 COSE)."""
+    settings = _settings()
+    with _store(settings) as store:
+        certificate = enroll_device(
+            store, _keyring(settings), issuer=settings.issuer, site=site, device=device,
+            public_key_pem=pubkey.read_bytes(), now_ms=_now_ms(), actor=_actor(),
+        )  # fmt: skip
+    if out is not None:
+        out.write_bytes(certificate.raw)
+    click.echo(base64.b64encode(certificate.raw).decode())
+
+
+@central.command("revoke")
+@click.option("--device", required=True)
+def revoke(device: str) -> None:
+    """Revoke a device now: its records above the last stored seq are quarantined."""
+    with _store(_settings()) as store:
+        revoked = store.revoke_device(device, actor=_actor(), at=_now_ms())
+    click.echo(f"device {device} revoked above seq {revoked.revoked_above_seq}")
+
+
+@central.command("keys")
+@click.option("--format", "fmt", type=click.Choice(["jwks", "cose"]), default="jwks")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path))
+def keys(fmt: str, out: Path | None) -> None:
+    """Central's public key set, for checkpoints and verifiers (JWKS or COSE_KeySet)."""
+    published = _keyring(_settings()).published
+    data = (
+        json.dumps(jwks(published), indent=2).encode() + b"\n"
+        if fmt == "jwks"
+        else encode_cose_key_set(published)
+    )
+    if out is None:
+        if fmt == "cose":
+            raise click.UsageError("a COSE_KeySet is binary: give --out FILE")
+        click.echo(data.decode(), nl=False)
+    else:
+        out.write_bytes(data)
+        click.echo(f"wrote {out}")
+
+
+@central.command("ingest")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--worker-number", type=click.IntRange(1), hidden=True)
+def ingest(workers: int, worker_number: int | None) -> None:
+    """Run ingest workers until SIGTERM or Ctrl-C."""
+    settings = _settings()
+    if workers > 1 and not settings.database_url.startswith(("postgresql://", "postgres://")):
+        raise click.UsageError("several workers need PostgreSQL (SQLite allows one writer)")
+    if workers > 1 and worker_number is None:
+        _supervise(workers)
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with _store(settings) as store:
+        worker = IngestWorker(
+            store=store,
+            keyring=_keyring(settings),
+            mqtt_url=settings.mqtt,
+            number=worker_number or 1,
+            shared=worker_number is not None,
+            gap_grace_ms=settings.gap_grace_ms,
+        )
+        worker.start()
+        click.echo(f"{worker.client_id} ingesting from {settings.mqtt.host}:{settings.mqtt.port}")
+        try:
+            stop.wait()
+        finally:
+            worker.stop()
+        stats = worker.stats
+        click.echo(
+            f"{worker.client_id} stopped: {stats.inserted} stored, {stats.duplicates} duplicates, "
+            f"{stats.quarantined} quarantined"
+        )
+
+
+def _supervise(workers: int) -> None:
+    """N worker processes on the shared subscription; stop them all on SIGTERM/Ctrl-C."""
+    command = [sys.executable, "-m", "coalgate", "central", "ingest", "--workers", str(workers)]
+    children = [
+        subprocess.Popen([*command, "--worker-number", str(number)])  # noqa: S603 - our own CLI
+        for number in range(1, workers + 1)
+    ]
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            if any(child.poll() is not None for child in children):
+                click.echo("an ingest worker exited; stopping the others", err=True)
+                break
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            child.wait(timeout=30)

@@ -1,0 +1,212 @@
+"""Records and registry values for the store tests, signed with the real wire API (no mocks).
+
+``Edge`` plays one device: it signs a correctly chained stream and, when asked, a second
+version of a seq (equivocation). ``incoming`` turns a signed record into what the ingest worker
+hands the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from central.store.model import (
+    Alarm,
+    Checkpoint,
+    Device,
+    Enterprise,
+    IncomingRecord,
+    QuarantineItem,
+    Site,
+    Vehicle,
+    WeighingFacts,
+)
+from tests.wire import factories
+from wire.bodies import Body, EventBody, WeighingBody
+from wire.certificates import issue_certificate
+from wire.keys import SigningKey
+from wire.records import ZERO_HASH, Record, sign_record
+
+SITE = "yl-mine-a"
+ENTERPRISE = "sx-coal-a"
+T0 = 1_796_083_200_000  # 2026-12-01 00:00 UTC = 08:00 CST
+HOUR = 3_600_000
+
+
+def utc_ms(text: str) -> int:
+    """``2026-12-01T15:59:59.999`` (UTC) in milliseconds."""
+    moment = datetime.fromisoformat(text).replace(tzinfo=UTC)
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+def incoming(record: Record, *, received_at: int | None = None) -> IncomingRecord:
+    """What a worker passes to ``Store.ingest`` for a record that verified."""
+    arrived = record.ts + 500 if received_at is None else received_at
+    weighing = None
+    alarm = None
+    body = record.body
+    if isinstance(body, WeighingBody):
+        weighing = WeighingFacts(
+            direction=body.direction,
+            decision=body.decision,
+            net_kg=body.net_kg,
+            ticket=body.ticket,
+            plate=body.plate,
+        )
+    if isinstance(body, EventBody) and body.severity == "alarm":
+        alarm = Alarm(
+            kind=body.kind,
+            severity="alarm",
+            raised_at=arrived,
+            device=record.device,
+            site=record.site,
+            detail=dict(body.detail),
+            ref=record.id,
+        )
+    return IncomingRecord(
+        raw=record.raw,
+        record_id=record.id,
+        device=record.device,
+        site=record.site,
+        seq=record.seq,
+        ts=record.ts,
+        type=record.type,
+        received_at=arrived,
+        weighing=weighing,
+        alarm=alarm,
+    )
+
+
+@dataclass
+class Edge:
+    """One device signing its stream."""
+
+    device: str = "yl-mine-a-gate-1"
+    site: str = SITE
+    seed: int = 7
+    key: SigningKey = field(init=False)
+    signed: dict[int, Record] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.key = SigningKey.from_seed(bytes([self.seed]) * 32, kid=self.device)
+
+    def sign(self, seq: int, body: Body | None = None, *, ts: int | None = None) -> Record:
+        """Sign ``seq`` (chained to the version of seq - 1 signed before, if any)."""
+        previous = self.signed.get(seq - 1)
+        prev = ZERO_HASH if seq == 1 else (previous.id if previous else b"\x11" * 32)
+        record = sign_record(
+            self.key,
+            site=self.site,
+            device=self.device,
+            seq=seq,
+            prev=prev,
+            ts=T0 + seq * 60_000 if ts is None else ts,
+            body=body if body is not None else factories.status(),
+        )
+        self.signed.setdefault(seq, record)
+        return record
+
+    def record(
+        self,
+        seq: int,
+        body: Body | None = None,
+        *,
+        ts: int | None = None,
+        received_at: int | None = None,
+    ) -> IncomingRecord:
+        return incoming(self.sign(seq, body, ts=ts), received_at=received_at)
+
+    def other_version(self, seq: int, *, nonce: int = 1) -> IncomingRecord:
+        """Different bytes for ``seq``: the same device signing twice (equivocation)."""
+        body = factories.status()
+        record = sign_record(
+            self.key,
+            site=self.site,
+            device=self.device,
+            seq=seq,
+            prev=self.signed[seq].prev if seq in self.signed else ZERO_HASH,
+            ts=T0 + seq * 60_000 + nonce,
+            body=body,
+        )
+        return incoming(record)
+
+    def stream(self, count: int, *, first: int = 1) -> list[IncomingRecord]:
+        return [self.record(seq) for seq in range(first, first + count)]
+
+
+def weighing(**changes: Any) -> WeighingBody:
+    return factories.weighing(**changes)
+
+
+def escape_event() -> EventBody:
+    return factories.event()  # kind "escape", severity "alarm"
+
+
+def quarantine_item(
+    raw: bytes,
+    reason: str = "bad_signature",
+    *,
+    device: str | None = "yl-mine-a-gate-1",
+    received_at: int = T0,
+) -> QuarantineItem:
+    site_device = f"{SITE}/{device}" if device else "x/y"
+    return QuarantineItem(
+        raw=raw,
+        reason=reason,
+        detail=f"test: {reason}",
+        topic=f"cg/v1/{site_device}/up/record",
+        device=device,
+        received_at=received_at,
+    )
+
+
+def enterprise(id_: str = ENTERPRISE, credit_code: str = "91610800MA6YL00001") -> Enterprise:
+    return Enterprise(
+        id=id_, name="Shenmu Coal A", credit_code=credit_code, land_mu=820.5, capacity_t=3_000_000
+    )
+
+
+def site(id_: str = SITE, enterprise_id: str = ENTERPRISE) -> Site:
+    return Site(
+        id=id_, enterprise=enterprise_id, kind="coal_mine", name="Mine A", lat=38.8, lon=110.4
+    )
+
+
+def checkpoint(id_: str = "cp-yulin-north") -> Checkpoint:
+    return Checkpoint(id=id_, name="Yulin north", lat=38.4, lon=109.7)
+
+
+def vehicle(plate: str = "陕K12345", **changes: Any) -> Vehicle:
+    values: dict[str, Any] = {
+        "plate": plate,
+        "axles": 6,
+        "kind": "combination",
+        "single_drive": False,
+        "tare_kg": 15_020,
+        "trailer": "陕K1234挂",
+    }
+    values.update(changes)
+    return Vehicle(**values)
+
+
+CENTRAL = SigningKey.from_seed(b"\x01" * 32, kid="central-20261129")
+
+
+def certificate(edge: Edge, *, iat_s: int = T0 // 1000) -> bytes:
+    """A real device certificate (wire part 2) for ``edge``, issued at ``iat_s``."""
+    issued = issue_certificate(
+        CENTRAL, iss="yulin-energy-bureau", device_key=edge.key.public, site=edge.site, iat=iat_s
+    )
+    return issued.raw
+
+
+def device(edge: Edge, *, iat_s: int = T0 // 1000, enrolled_at: int = T0) -> Device:
+    return Device(
+        id=edge.device,
+        site=edge.site,
+        public_key=edge.key.public.raw,
+        certificate=certificate(edge, iat_s=iat_s),
+        state="active",
+        enrolled_at=enrolled_at,
+    )
