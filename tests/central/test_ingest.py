@@ -215,3 +215,26 @@ def test_status_and_last_will_move_online_state(
     client.socket().close()  # a dropped connection, not a clean disconnect: the Will fires
     wait_for(lambda: [s.state for s in store.device_statuses()] == ["offline"])
     wait_for(lambda: any(a.kind == "device_offline" for a in store.alarms()))
+
+
+def test_a_gap_still_open_after_the_grace_period_alarms(
+    store: Store, keyring: Keyring, mosquitto: Mosquitto
+) -> None:
+    registered(store, keyring, KEY)
+    worker = IngestWorker(
+        store=store, keyring=keyring, mqtt_url=MqttUrl.parse(mosquitto.url), batch_wait_s=0.01,
+        gap_grace_ms=200, sweep_every_s=0.1,
+    )  # fmt: skip
+    worker.start()
+    peer = EdgePeer(port=mosquitto.port, site=SITE, device=KEY.kid, central_keys=keyring.published)
+    try:
+        records = factories.chain(KEY, 3)
+        peer.publish_raw(records[0].raw)
+        peer.publish_raw(records[2].raw)
+        wait_for(lambda: any(a.kind == "gap" for a in store.alarms()))
+        gap = next(a for a in store.alarms() if a.kind == "gap")
+        assert gap.device == KEY.kid
+        assert store.contiguous(KEY.kid) == 1
+    finally:
+        peer.close()
+        worker.stop()
