@@ -9,7 +9,11 @@ CentralError                  base of everything raised here
 ├── RegistryError             an administrative request that cannot be carried out
 │   ├── NotFoundError         the enterprise, site, device… does not exist
 │   └── ConflictError         it exists already, or contradicts what is stored
-└── IngestError               the MQTT side failed (broker unreachable, subscribe refused)
+├── IngestError               the MQTT side failed (broker unreachable, subscribe refused)
+├── TicketError               a ticket request or change that breaks the ticketing rules
+│   ├── QuotaExceededError    the enterprise's remaining quota is smaller than max_net_kg
+│   └── TicketStateError      the change is not possible in the ticket's state
+└── PublishError              a site bundle could not be handed to the MQTT client
 """
 
 from __future__ import annotations
@@ -68,3 +72,34 @@ class ConflictError(RegistryError):
 
 class IngestError(CentralError):
     """The MQTT side failed."""
+
+
+class TicketError(CentralError):
+    """A ticket request or change that breaks the ticketing rules (the message says which)."""
+
+
+class QuotaExceededError(TicketError):
+    def __init__(
+        self, message: str, *, enterprise: str, period: str, limit_kg: int, used_kg: int
+    ) -> None:
+        super().__init__(message)
+        self.enterprise = enterprise
+        self.period = period
+        self.limit_kg = limit_kg
+        self.used_kg = used_kg
+
+
+class TicketStateError(TicketError):
+    def __init__(self, message: str, *, cti: str, state: str) -> None:
+        super().__init__(message)
+        self.cti = cti
+        self.state = state
+
+
+class PublishError(CentralError):
+    """A site bundle could not be queued for publishing (paho's return code is kept)."""
+
+    def __init__(self, message: str, *, topic: str, rc: int) -> None:
+        super().__init__(message)
+        self.topic = topic
+        self.rc = rc

@@ -7,6 +7,10 @@ is published only after the batch committed: the ack's seq is what central has *
 the broker. A message taken off the wire but not yet committed when the process dies is not
 lost: its edge still holds it un-acked and resends it.
 
+A batch that moved tickets (a loading, an arrival) changes the bundles of their sites: the
+worker rebuilds and publishes them (retained) after the commit, and its periodic sweep expires
+and flags tickets by the clock (central/ticketing), publishing what that changed too.
+
 One worker subscribes to ``cg/v1/+/+/up/record``; several (PostgreSQL only) share
 ``$share/central/…`` so the broker spreads records over them (WIRE.md "Shared subscription").
 """
@@ -25,11 +29,20 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from central.config import MqttUrl
-from central.errors import IngestError, RevokedDuringBatchError, StoreError, StoreUnavailableError
+from central.errors import (
+    CentralError,
+    IngestError,
+    RevokedDuringBatchError,
+    StoreError,
+    StoreUnavailableError,
+)
 from central.ingest.check import Accepted, DeviceView, Refused, check_record_message
 from central.keyring import Keyring
 from central.store.base import Store
 from central.store.model import Alarm, DeviceStatus
+from central.ticketing import service as ticketing
+from central.ticketing.bundles import BundlePublisher
+from central.ticketing.policy import DEFAULT_TOLERANCE, Tolerance
 from wire.acks import build_ack
 from wire.errors import TopicError
 from wire.topics import (
@@ -68,6 +81,7 @@ class IngestStats:
     store_retries: int = 0
     statuses: int = 0
     bad_statuses: int = 0
+    bundles: int = 0
     alarms: list[Alarm] = field(default_factory=list)
 
 
@@ -87,6 +101,8 @@ class IngestWorker:
         gap_grace_ms: int = 600_000,
         sweep_every_s: float = 30.0,
         clock: Callable[[], int] = wall_ms,
+        tolerance: Tolerance = DEFAULT_TOLERANCE,
+        publish_bundles: bool = True,
         logger: logging.Logger | None = None,
     ) -> None:
         self._store = store
@@ -107,7 +123,17 @@ class IngestWorker:
         self._devices: dict[str, DeviceView] = {}
         self._device_rows: dict[str, tuple[str, bytes, int | None]] = {}
         self.stats = IngestStats()
+        self._tolerance = tolerance
         self._client = self._make_client()
+        # Tickets moved by a batch (or by the sweep) change their sites' bundles: this worker
+        # publishes the new ones on its own connection, after the commit.
+        self._bundles = (
+            BundlePublisher(
+                store=store, keyring=keyring, client=self._client, clock=clock, logger=self._log
+            )
+            if publish_bundles
+            else None
+        )
 
     # --- MQTT side (paho's thread) -------------------------------------------------------
 
@@ -280,7 +306,10 @@ class IngestWorker:
         accepted = [d for d in decisions if isinstance(d, Accepted)]
         refused = [d for d in decisions if isinstance(d, Refused)]
         result = self._store.ingest(
-            [d.record for d in accepted], [d.item for d in refused], now_ms=self._clock()
+            [d.record for d in accepted],
+            [d.item for d in refused],
+            now_ms=self._clock(),
+            tolerance=self._tolerance,
         )
         self.stats.batches += 1
         self.stats.inserted += result.outcomes.count("inserted")
@@ -294,6 +323,17 @@ class IngestWorker:
         for decision in refused:
             if decision.reject is not None and decision.topic is not None:
                 self._reject(decision.topic, decision.reject, devices)
+        self._publish_bundles(result.ticket_sites)
+
+    def _publish_bundles(self, sites: frozenset[str]) -> None:
+        if self._bundles is None or not sites:
+            return
+        try:
+            self.stats.bundles += len(self._bundles.publish_sites(sites))
+        except CentralError as exc:
+            # The records are stored and acked; the next change or sweep publishes a newer
+            # full snapshot, so a lost bundle is only late.
+            self._log.warning("bundles for %s not published: %s", ", ".join(sorted(sites)), exc)
 
     def _ack(self, site: str, device: str, seq: int, *, reject: str | None) -> None:
         ack = build_ack(
@@ -340,10 +380,13 @@ class IngestWorker:
     def _sweep_gaps(self) -> None:
         try:
             alarms = self._store.sweep_gaps(now_ms=self._clock(), grace_ms=self._gap_grace_ms)
+            sites, ticket_alarms = ticketing.sweep(self._store, now_ms=self._clock())
         except StoreError as exc:
-            self._log.warning("gap sweep skipped: %s", exc)
+            self._log.warning("gap and ticket sweep skipped: %s", exc)
             return
         self.stats.alarms.extend(alarms)
+        self.stats.alarms.extend(ticket_alarms)
+        self._publish_bundles(sites)
 
 
 def parse_status(topic_text: str, payload: bytes, *, received_at: int) -> DeviceStatus:

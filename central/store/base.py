@@ -16,6 +16,10 @@ Contract for :meth:`Store.ingest` (WIRE.md "Delivery guarantee", "Order", "Quara
   ``quarantine`` alarm is raised at most once per (device, reason) per ``alarm_interval_ms``;
 - ``contiguous`` in the result is, for every device in the batch, the highest n such that
   1..n are stored: what the ack may cover;
+- a newly inserted weighing that names a ticket moves that ticket (WIRE.md "E-ticket", the
+  table in :mod:`central.ticketing.lifecycle`) in the same transaction, and the flag alarms
+  it raises are raised with the batch; ``ticket_sites`` in the result names the sites whose
+  bundles changed. A duplicate or a second version moves nothing;
 - a record above its device's ``revoked_above_seq`` (a revocation that committed after the
   caller checked the batch) makes the whole batch fail with ``RevokedDuringBatchError`` and
   writes nothing: the caller checks it again with fresh device views.
@@ -30,6 +34,7 @@ from central.store.model import (
     Alarm,
     AuditEntry,
     BatchResult,
+    BundleContents,
     Checkpoint,
     DailyTonnage,
     Device,
@@ -40,8 +45,11 @@ from central.store.model import (
     QuarantineItem,
     Site,
     StoredRecord,
+    StoredTicket,
+    TicketSweep,
     Vehicle,
 )
+from central.ticketing.policy import DEFAULT_TOLERANCE, Tolerance
 
 QUARANTINE_ALARM_INTERVAL_MS = 3_600_000
 
@@ -106,8 +114,10 @@ class Store(Protocol):
         *,
         now_ms: int,
         alarm_interval_ms: int = QUARANTINE_ALARM_INTERVAL_MS,
+        tolerance: Tolerance = DEFAULT_TOLERANCE,
     ) -> BatchResult:
-        """One batch in one transaction (see the module docstring)."""
+        """One batch in one transaction (see the module docstring); ``tolerance`` decides the
+        ``discrepancy`` flag of tickets closed by the batch."""
 
     def contiguous(self, device: str) -> int: ...
 
@@ -141,3 +151,49 @@ class Store(Protocol):
         self, *, first_day: str, last_day: str, site: str | None = None
     ) -> list[DailyTonnage]:
         """Released net per site, direction and China Standard Time day, both days included."""
+
+    # --- tickets (WIRE.md "E-ticket"; rules in central.ticketing) --------------------------
+    def issue_ticket(
+        self, value: StoredTicket, *, limit_kg: int, actor: str, at: int
+    ) -> StoredTicket:
+        """Insert a signed ticket (state ``issued``, ``quota_kg`` = its reservation) if its
+        seller's charges in ``quota_period`` plus ``quota_kg`` stay within ``limit_kg``; else
+        ``QuotaExceededError`` and nothing is written. Serialised per enterprise, so
+        concurrent issues never over-issue. ``ConflictError`` for a cti or number in use,
+        ``NotFoundError`` without the enterprise. Audited."""
+
+    def quota_used(self, enterprise: str, period: str) -> int:
+        """The sum charged in ``period`` by ``enterprise``'s tickets: reserved (issued),
+        settled (loaded net), nothing for revoked-before-loading and expired tickets."""
+
+    def get_ticket(self, cti: bytes) -> StoredTicket:
+        """``NotFoundError`` if absent."""
+
+    def list_tickets(
+        self,
+        *,
+        state: str | None = None,
+        enterprise: str | None = None,
+        site: str | None = None,
+        limit: int = 1000,
+    ) -> list[StoredTicket]:
+        """Tickets in issue order; ``enterprise`` matches seller or buyer, ``site`` seller
+        site or destination."""
+
+    def revoke_ticket(self, cti: bytes, *, actor: str, at: int) -> StoredTicket:
+        """Revoke an issued or loaded ticket (an issued one releases its reservation);
+        ``TicketStateError`` in another state, ``NotFoundError`` if absent. Audited."""
+
+    def sweep_tickets(self, *, now_ms: int) -> TicketSweep:
+        """Expire issued tickets whose ``exp`` has passed at ``now_ms`` (releasing their
+        quota) and flag loaded tickets past ``loaded_at + transit_s`` as ``overdue`` (one
+        ``ticket_overdue`` alarm each)."""
+
+    def bundle_contents(self, site: str, *, now_ms: int) -> BundleContents:
+        """Bump ``site``'s bundle version and read, in the same transaction, what its bundle
+        holds: open tickets (issued, loaded) where it is seller or destination, revoked ctis
+        still relevant at ``now_ms`` (before ``exp``, or loaded and within transit time), and
+        every vehicle. ``NotFoundError`` for an unknown site."""
+
+    def bundle_version(self, site: str) -> int:
+        """The last bundle version handed out for ``site`` (0 if none)."""

@@ -118,6 +118,8 @@ class BatchResult:
     quarantined_new: tuple[bool, ...]  # per quarantine item: first time these bytes/reason
     contiguous: dict[str, int]  # per device in the batch: highest n with 1..n stored
     alarms: tuple[Alarm, ...]  # alarms raised by this batch (after rate limiting)
+    ticket_sites: frozenset[str] = frozenset()
+    """Sites whose open tickets this batch changed (their bundles must be rebuilt)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,3 +170,76 @@ class DailyTonnage:
     direction: Literal["out", "in"]
     net_kg: int
     weighings: int
+
+
+# --- tickets --------------------------------------------------------------------------------
+
+TicketState = Literal["issued", "loaded", "arrived", "closed", "revoked", "expired"]
+TicketFlag = Literal["overdue", "discrepancy", "double_load", "wrong_site"]
+TICKET_STATES: tuple[TicketState, ...] = (
+    "issued", "loaded", "arrived", "closed", "revoked", "expired"
+)  # fmt: skip
+TICKET_FLAGS: tuple[TicketFlag, ...] = ("overdue", "discrepancy", "double_load", "wrong_site")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredTicket:
+    """An e-ticket as central tracks it: the signed COSE bytes verbatim, its claims as columns,
+    and what the weighing records naming it did (WIRE.md "E-ticket").
+
+    ``quota_kg`` is what the ticket charges against its seller's quota in ``quota_period``:
+    ``max_net_kg`` while issued (reserved), the source net once loaded (settled), 0 when it
+    was revoked or expired without loading (released).
+    """
+
+    cti: bytes
+    no: str
+    raw: bytes
+    seller: str
+    buyer: str
+    seller_site: str
+    dest_site: str
+    plate: str
+    coal: str
+    max_net_kg: int
+    iat: int  # seconds, as the CWT
+    exp: int  # seconds: loading deadline
+    transit_s: int
+    issued_at: int  # ms
+    quota_period: str
+    quota_kg: int
+    state: TicketState = "issued"
+    flags: frozenset[TicketFlag] = frozenset()
+    source_net_kg: int | None = None
+    loaded_at: int | None = None  # ms, the outbound weighing's ts
+    loaded_record: bytes | None = None
+    dest_net_kg: int | None = None
+    arrived_at: int | None = None  # ms, the inbound weighing's ts
+    arrived_record: bytes | None = None
+    closed_at: int | None = None  # ms, central's time of reconciliation
+    revoked_at: int | None = None
+    expired_at: int | None = None
+
+    @property
+    def id(self) -> str:
+        return self.cti.hex()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketSweep:
+    """What :meth:`Store.sweep_tickets` changed: tickets expired or newly overdue, and the
+    alarms raised for them."""
+
+    changed: tuple[StoredTicket, ...]
+    alarms: tuple[Alarm, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BundleContents:
+    """What one site bundle holds, read in one transaction with its new version."""
+
+    site: str
+    version: int
+    tickets: tuple[StoredTicket, ...]  # open (issued, loaded) where the site is seller or dest
+    revoked: tuple[bytes, ...]  # ctis of revoked tickets still relevant to the site
+    vehicles: tuple[Vehicle, ...]

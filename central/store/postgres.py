@@ -310,6 +310,9 @@ class PostgresStore(RegistrySql[PgTx], IngestSql[PgTx]):
                 (_NS_DEVICE, list(devices)),
             )
 
+    def _for_update(self) -> str:
+        return " FOR UPDATE"
+
     def _lock_alarms(self, tx: PgTx) -> None:
         tx.cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_NS_GLOBAL, _LOCK_ALARMS))
 

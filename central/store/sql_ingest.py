@@ -21,7 +21,9 @@ from central.store.model import (
     QuarantineItem,
     StoredRecord,
 )
-from central.store.sql_base import Row, SqlBase, TxT, json_value
+from central.store.sql_base import Row, TxT, json_value
+from central.store.sql_tickets import TicketSql
+from central.ticketing.policy import DEFAULT_TOLERANCE, Tolerance
 
 _RECORD = "SELECT raw, record_id, device, site, seq, ts, type, received_at"
 _QUARANTINE = (
@@ -69,8 +71,9 @@ def _day_text(value: Any) -> str:
     return value if isinstance(value, str) else date.isoformat(value)
 
 
-class IngestSql(SqlBase[TxT]):
-    """Ingest and the rest of :class:`~central.store.base.Store` but the registry."""
+class IngestSql(TicketSql[TxT]):
+    """Ingest and the rest of :class:`~central.store.base.Store` but the registry (tickets
+    come with it: ingest moves them in its own transaction)."""
 
     def ingest(
         self,
@@ -79,11 +82,17 @@ class IngestSql(SqlBase[TxT]):
         *,
         now_ms: int,
         alarm_interval_ms: int = QUARANTINE_ALARM_INTERVAL_MS,
+        tolerance: Tolerance = DEFAULT_TOLERANCE,
     ) -> BatchResult:
         self._prepare_ingest(records)
         return self._write(
             lambda tx: self._ingest(
-                tx, records, quarantine, now_ms=now_ms, alarm_interval_ms=alarm_interval_ms
+                tx,
+                records,
+                quarantine,
+                now_ms=now_ms,
+                alarm_interval_ms=alarm_interval_ms,
+                tolerance=tolerance,
             )
         )
 
@@ -95,6 +104,7 @@ class IngestSql(SqlBase[TxT]):
         *,
         now_ms: int,
         alarm_interval_ms: int,
+        tolerance: Tolerance,
     ) -> BatchResult:
         self._lock_devices(tx, sorted({r.device for r in records}))
         self._refuse_revoked(tx, records)
@@ -119,13 +129,19 @@ class IngestSql(SqlBase[TxT]):
                 )
         inserted = [r for r, o in zip(records, outcomes, strict=True) if o == "inserted"]
         self._add_weighings(tx, inserted)
+        # Only newly inserted weighings move tickets: a duplicate or a second version cannot
+        # apply its effect twice, and the effect commits (or not) with the record itself.
+        ticket_alarms, ticket_sites = self._apply_tickets(
+            tx, inserted, now_ms=now_ms, tolerance=tolerance
+        )
         contiguous = self._advance_heads(tx, records, inserted)
-        raised = self._insert_alarms(tx, [*alarms, *quarantine_alarms])
+        raised = self._insert_alarms(tx, [*alarms, *ticket_alarms, *quarantine_alarms])
         return BatchResult(
             outcomes=tuple(outcomes),
             quarantined_new=tuple(quarantined_new),
             contiguous=contiguous,
             alarms=tuple(raised),
+            ticket_sites=ticket_sites,
         )
 
     def _refuse_revoked(self, tx: TxT, records: Sequence[IncomingRecord]) -> None:

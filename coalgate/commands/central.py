@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from central.config import Settings
 from central.errors import CentralError
@@ -30,8 +32,13 @@ from central.registry import enroll as enroll_device
 from central.registry import import_vehicles, vehicle, vehicles_from_csv
 from central.store import open_store
 from central.store.base import Store
-from central.store.model import Checkpoint, Enterprise, Site
+from central.store.model import TICKET_STATES, Checkpoint, Enterprise, Site
+from central.ticketing import lifecycle
+from central.ticketing import service as ticketing
+from central.ticketing.bundles import BundlePublisher
+from central.ticketing.rules import TicketRequest
 from wire.keysets import encode_cose_key_set, jwks
+from wire.tickets import ticket_qr
 
 
 def _now_ms() -> int:
@@ -170,26 +177,40 @@ def vehicle_group() -> None:
 @click.option("--single-drive/--multi-drive", default=False, help="Single drive axle (6+ axles).")
 @click.option("--tare-kg", type=int)
 @click.option("--trailer", help="The semi-trailer's plate (ending in 挂).")
+@click.option("--publish/--no-publish", default=True, help="Send the rebuilt site bundles.")
 def vehicle_add(
-    plate: str, axles: int, kind: str, single_drive: bool, tare_kg: int | None, trailer: str | None
+    plate: str,
+    axles: int,
+    kind: str,
+    single_drive: bool,
+    tare_kg: int | None,
+    trailer: str | None,
+    publish: bool,
 ) -> None:
     value = vehicle(
         plate=plate, axles=axles, kind=kind, single_drive=single_drive, tare_kg=tare_kg,
         trailer=trailer,
     )  # fmt: skip
-    with _store(_settings()) as store:
+    settings = _settings()
+    with _store(settings) as store:
         import_vehicles(store, [value], actor=_actor(), now_ms=_now_ms())
-    click.echo(f"vehicle {value.plate} saved")
+        click.echo(f"vehicle {value.plate} saved")
+        if publish:
+            _publish_bundles(settings, store, _enrolled_sites(store))
 
 
 @vehicle_group.command("import")
 @click.argument("csv_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-def vehicle_import(csv_file: Path) -> None:
+@click.option("--publish/--no-publish", default=True, help="Send the rebuilt site bundles.")
+def vehicle_import(csv_file: Path, publish: bool) -> None:
     """Import vehicles from CSV (plate,axles,kind,single_drive,tare_kg,trailer); all or none."""
     values = vehicles_from_csv(csv_file.read_text(encoding="utf-8-sig"))
-    with _store(_settings()) as store:
+    settings = _settings()
+    with _store(settings) as store:
         count = import_vehicles(store, values, actor=_actor(), now_ms=_now_ms())
-    click.echo(f"{count} vehicles saved")
+        click.echo(f"{count} vehicles saved")
+        if publish and count:
+            _publish_bundles(settings, store, _enrolled_sites(store))
 
 
 @central.command("enroll")
@@ -300,3 +321,145 @@ def _supervise(workers: int) -> None:
                 child.terminate()
         for child in children:
             child.wait(timeout=30)
+
+
+# --- tickets --------------------------------------------------------------------------------
+
+_PUBLISH_TIMEOUT_S = 5.0
+
+
+@central.group("ticket")
+def ticket() -> None:
+    """E-tickets: issue within quota, revoke, list (site bundles are rebuilt and sent)."""
+
+
+@ticket.command("issue")
+@click.option("--enterprise", required=True, help="The selling enterprise (its quota).")
+@click.option("--seller-site", required=True)
+@click.option("--buyer", required=True, help="The buying enterprise's id.")
+@click.option("--plate", required=True, help="The tractor or truck plate.")
+@click.option("--coal", required=True, help="Coal type code.")
+@click.option("--max-net-kg", required=True, type=int)
+@click.option("--dest-site", required=True, help="An enrolled site (one active device at least).")
+@click.option("--valid-hours", type=click.IntRange(min=1), default=48, show_default=True)
+@click.option("--transit-hours", type=click.IntRange(min=1), default=48, show_default=True)
+@click.option("--publish/--no-publish", default=True, help="Send the rebuilt site bundles.")
+def ticket_issue(
+    enterprise: str,
+    seller_site: str,
+    buyer: str,
+    plate: str,
+    coal: str,
+    max_net_kg: int,
+    dest_site: str,
+    valid_hours: int,
+    transit_hours: int,
+    publish: bool,
+) -> None:
+    """Issue one ticket; prints its id, its number and its CT1: QR text."""
+    request = TicketRequest(
+        enterprise=enterprise, seller_site=seller_site, buyer=buyer, plate=plate, coal=coal,
+        max_net_kg=max_net_kg, dest_site=dest_site, valid_s=valid_hours * 3600,
+        transit_s=transit_hours * 3600,
+    )  # fmt: skip
+    settings = _settings()
+    with _store(settings) as store:
+        issued = ticketing.issue(
+            store, _keyring(settings), request, issuer=settings.issuer, now_ms=_now_ms(),
+            actor=_actor(),
+        )  # fmt: skip
+        click.echo(f"cti: {issued.ticket.id}")
+        click.echo(f"no: {issued.ticket.no}")
+        click.echo(f"qr: {ticket_qr(issued.ticket)}")
+        if publish:
+            _publish_bundles(settings, store, lifecycle.concerned_sites(issued.stored))
+
+
+@ticket.command("revoke")
+@click.option("--cti", required=True, help="The ticket id (32 hex characters).")
+@click.option("--publish/--no-publish", default=True, help="Send the rebuilt site bundles.")
+def ticket_revoke(cti: str, publish: bool) -> None:
+    """Revoke an issued (or loaded) ticket."""
+    value = ticketing.parse_cti(cti)
+    settings = _settings()
+    with _store(settings) as store:
+        revoked = ticketing.revoke(store, value, actor=_actor(), now_ms=_now_ms())
+        click.echo(f"ticket {revoked.no} ({revoked.id}) revoked")
+        if publish:
+            _publish_bundles(settings, store, lifecycle.concerned_sites(revoked))
+
+
+@ticket.command("list")
+@click.option("--state", type=click.Choice(TICKET_STATES))
+@click.option("--enterprise", help="Tickets where it is seller or buyer.")
+@click.option("--site", help="Tickets where it is seller site or destination.")
+def ticket_list(state: str | None, enterprise: str | None, site: str | None) -> None:
+    """Tickets in issue order: id, number, state, flags, plate, route, max / source / dest net."""
+    with _store(_settings()) as store:
+        tickets = store.list_tickets(state=state, enterprise=enterprise, site=site)
+    for t in tickets:
+        nets = "/".join("-" if n is None else str(n) for n in (t.source_net_kg, t.dest_net_kg))
+        click.echo(
+            f"{t.id}  {t.no}  {t.state:<7}  {','.join(sorted(t.flags)) or '-'}  {t.plate}  "
+            f"{t.seller_site} -> {t.dest_site}  max {t.max_net_kg}  net {nets}"
+        )
+
+
+def _enrolled_sites(store: Store) -> set[str]:
+    return {d.site for d in store.list_devices() if d.state == "active"}
+
+
+class _Tracking:
+    """paho's client, keeping each publish's info so the command can wait for delivery."""
+
+    def __init__(self, client: mqtt.Client) -> None:
+        self.client = client
+        self.infos: list[mqtt.MQTTMessageInfo] = []
+
+    def publish(
+        self, topic: str, payload: bytes, qos: int = 0, retain: bool = False
+    ) -> mqtt.MQTTMessageInfo:
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        self.infos.append(info)
+        return info
+
+
+def _publish_bundles(settings: Settings, store: Store, sites: set[str] | frozenset[str]) -> None:
+    """Rebuild and send the bundles of ``sites`` that have active devices. A broker that cannot
+    be reached is one warning line, not a failure: the change is stored, and the next change
+    (or the ingest worker) sends a newer full snapshot."""
+    targets = sorted(set(sites) & _enrolled_sites(store))
+    if not targets:
+        return
+    url = settings.mqtt
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"central-cli-{os.getpid()}")
+    if url.username is not None:
+        client.username_pw_set(url.username, url.password)
+    if url.tls:
+        client.tls_set()
+    try:
+        client.connect(url.host, url.port, keepalive=30)
+    except OSError as exc:
+        click.echo(
+            f"warning: bundles of {', '.join(targets)} not sent: broker {url.host}:{url.port} "
+            f"unreachable ({exc}); they go out with the next change",
+            err=True,
+        )
+        return
+    client.loop_start()
+    try:
+        tracking = _Tracking(client)
+        publisher = BundlePublisher(
+            store=store, keyring=_keyring(settings), client=tracking, clock=_now_ms
+        )
+        bundles = publisher.publish_sites(targets)
+        for info in tracking.infos:
+            info.wait_for_publish(_PUBLISH_TIMEOUT_S)
+        sent = ", ".join(f"{b.site} v{b.version}" for b in bundles)
+        if all(info.is_published() for info in tracking.infos):
+            click.echo(f"bundles sent: {sent}")
+        else:
+            click.echo(f"warning: bundles {sent} not confirmed by the broker in time", err=True)
+    finally:
+        client.disconnect()
+        client.loop_stop()

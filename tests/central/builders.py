@@ -7,10 +7,12 @@ hands the store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from central.keyring import Keyring
+from central.store.base import Store
 from central.store.model import (
     Alarm,
     Checkpoint,
@@ -22,10 +24,11 @@ from central.store.model import (
     Vehicle,
     WeighingFacts,
 )
+from central.ticketing.rules import TicketRequest
 from tests.wire import factories
 from wire.bodies import Body, EventBody, WeighingBody
 from wire.certificates import issue_certificate
-from wire.keys import SigningKey
+from wire.keys import KeySet, SigningKey
 from wire.records import ZERO_HASH, Record, sign_record
 
 SITE = "yl-mine-a"
@@ -210,3 +213,70 @@ def device(edge: Edge, *, iat_s: int = T0 // 1000, enrolled_at: int = T0) -> Dev
         state="active",
         enrolled_at=enrolled_at,
     )
+
+
+# --- ticketing ------------------------------------------------------------------------------
+
+BUYER = "mg-metal-b"
+DEST_SITE = "mg-smelter-b"
+OTHER_SITE = "yl-mine-c"
+PLATE = "陕K12345"
+
+
+def central_keyring() -> Keyring:
+    """Central's key (``CENTRAL``) as the ticket service and bundle builder use it."""
+    return Keyring(signing=CENTRAL, published=KeySet([CENTRAL.public]))
+
+
+@dataclass
+class Region:
+    """A seller enterprise with a mine, a buyer with an enrolled smelter, and a third site;
+    one signing edge at each. ``capacity_t`` is the seller's annual quota in tonnes."""
+
+    seller: Edge = field(default_factory=Edge)
+    dest: Edge = field(
+        default_factory=lambda: Edge(device="mg-smelter-b-gate-1", site=DEST_SITE, seed=8)
+    )
+    other: Edge = field(
+        default_factory=lambda: Edge(device="yl-mine-c-gate-1", site=OTHER_SITE, seed=9)
+    )
+
+    def register(self, store: Store, *, capacity_t: int = 3_000_000) -> Region:
+        seller = replace(enterprise(), capacity_t=capacity_t)
+        store.add_enterprise(seller, actor="test", at=T0)
+        store.add_enterprise(
+            enterprise(BUYER, credit_code="91610800MA6YL00002"), actor="test", at=T0
+        )
+        store.add_site(site(), actor="test", at=T0)
+        store.add_site(
+            replace(site(DEST_SITE, BUYER), kind="magnesium_smelter"), actor="test", at=T0
+        )
+        store.add_site(site(OTHER_SITE), actor="test", at=T0)
+        for edge in (self.seller, self.dest, self.other):
+            store.enroll_device(device(edge), actor="test", at=T0)
+        store.upsert_vehicles([vehicle()], actor="test", at=T0)
+        return self
+
+
+def ticket_request(**changes: Any) -> TicketRequest:
+    values: dict[str, Any] = {
+        "enterprise": ENTERPRISE,
+        "seller_site": SITE,
+        "buyer": BUYER,
+        "plate": "陕K·12345",
+        "coal": "5500kcal-lump",
+        "max_net_kg": 40_000,
+        "dest_site": DEST_SITE,
+    }
+    values.update(changes)
+    return TicketRequest(**values)
+
+
+def loading(cti: bytes, net: int, **changes: Any) -> WeighingBody:
+    """An outbound release at the seller naming ticket ``cti`` with net ``net``."""
+    return weighing(ticket=cti, net_kg=net, gross_kg=15_020 + net, **changes)
+
+
+def arrival(cti: bytes, net: int, **changes: Any) -> WeighingBody:
+    """An inbound release at the destination naming ticket ``cti`` with net ``net``."""
+    return weighing(ticket=cti, net_kg=net, gross_kg=15_020 + net, direction="in", **changes)
