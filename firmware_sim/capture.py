@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import termios
 import tty
@@ -29,6 +30,8 @@ from firmware_sim.ports import PtyPort, Session, TcpPort, os_reason, parse_host_
 
 FORMAT_VERSION = 1
 _READ_CHUNK = 4096
+_CONNECT_TIMEOUT_S = 10.0
+_MIN_LOOP_GAP_S = 0.1  # between passes of a looped capture whose chunks share one timestamp
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,7 +151,13 @@ async def _serial_chunks(device: str, baud: int) -> AsyncGenerator[bytes, None]:
 async def _tcp_chunks(host: str, port: int) -> AsyncGenerator[bytes, None]:
     """Bytes from a TCP server (a device server, or our simulator on ``--tcp``)."""
     try:
-        reader, writer = await asyncio.open_connection(host, port)
+        async with asyncio.timeout(_CONNECT_TIMEOUT_S):
+            reader, writer = await asyncio.open_connection(host, port)
+    except TimeoutError as exc:
+        raise PortError(
+            f"cannot connect to {host}:{port}: no answer within {_CONNECT_TIMEOUT_S:g} s",
+            port=f"{host}:{port}",
+        ) from exc
     except OSError as exc:
         raise PortError(
             f"cannot connect to {host}:{port}: {os_reason(exc)}", port=f"{host}:{port}"
@@ -207,6 +216,18 @@ async def record(
 # --- replay --------------------------------------------------------------------------------------
 
 
+def loop_gap_s(capture: Capture) -> float:
+    """Pause between two passes of a looped replay: the capture's mean chunk spacing.
+
+    Never zero, so a capture whose chunks all share one timestamp (or a single chunk) repeats
+    at a steady pace instead of spinning without ever yielding to the event loop.
+    """
+    chunks = capture.chunks
+    spread_ms = chunks[-1].t_ms - chunks[0].t_ms if len(chunks) > 1 else 0
+    mean_s = spread_ms / (len(chunks) - 1) / 1000.0 if spread_ms else 0.0
+    return max(mean_s, _MIN_LOOP_GAP_S)
+
+
 async def replay(
     capture: Capture,
     *,
@@ -220,11 +241,11 @@ async def replay(
     """Send the captured chunks to every connected host with their original spacing.
 
     On TCP the clock starts when the first host connects; on a pty (which cannot tell) after
-    ``start_delay_s``. The port stays open ``linger_s`` after the last chunk so a host can
-    read it all before the line drops.
+    ``start_delay_s``. Looped, the passes are ``loop_gap_s`` apart. The port stays open
+    ``linger_s`` after the last chunk so a host can read it all before the line drops.
     """
-    if speed <= 0:
-        raise ConfigError("speed must be > 0", option="speed")
+    if not 0 < speed < math.inf:  # written so that NaN fails too
+        raise ConfigError("speed must be a number > 0", option="speed")
     sessions: set[Session] = set()
     connected = asyncio.Event()
 
@@ -257,8 +278,9 @@ async def replay(
                         await asyncio.sleep(wait)
                     for session in list(sessions):
                         session.write(chunk.data)
-                if not loop_forever:
+                if not loop_forever or not capture.chunks:
                     break
+                await asyncio.sleep(loop_gap_s(capture) / speed)
             await asyncio.sleep(linger_s)
         finally:
             if isinstance(port, PtyPort):

@@ -13,6 +13,8 @@ Endpoints (all answers are JSON; errors are ``{"error": "..."}`` with a 4xx stat
     POST   /calibration              bump the calibration event counter (a tamper)
 
 One request per connection (``Connection: close``): curl and test clients need no more.
+Numbers are bounded (kg within 10 000 000, ``duration_ms`` up to a day, ``bytes`` up to
+64 KiB, ``delay_ms`` up to a minute, ``stop_m`` within 1000 m); outside, the answer is 400.
 """
 
 from __future__ import annotations
@@ -27,36 +29,52 @@ from urllib.parse import unquote, urlsplit
 
 from firmware_sim.errors import ConfigError, ControlError, PortError
 from firmware_sim.faults import FaultKind
-from firmware_sim.model import Truck, TruckKind
+from firmware_sim.model import MAX_KG, Truck, TruckKind
 from firmware_sim.ports import os_reason
 from firmware_sim.simulator import IndicatorSimulator
 
 _MAX_BODY = 64 * 1024
 _MAX_HEADER_LINES = 100
 _REQUEST_TIMEOUT_S = 10.0
+# Upper bounds on request fields: JSON integers are unbounded (and Python's json reads NaN),
+# and a value the model cannot compute with would stop the simulator instead of getting a 400.
+_MAX_COUNT = 10_000
+_MAX_DURATION_MS = 24 * 3_600_000
+_MAX_GARBAGE_BYTES = 65_536
+_MAX_DELAY_MS = 60_000
+_MAX_POSITION_M = 1_000.0
 
 
-def _int(body: dict[str, Any], key: str, default: int | None = None, *, low: int = 0) -> int:
+def _int(
+    body: dict[str, Any],
+    key: str,
+    default: int | None = None,
+    *,
+    low: int = 0,
+    high: int = MAX_KG,
+) -> int:
     value = body.get(key, default)
     if value is None:
         raise ControlError(f"missing field {key!r}")
     if isinstance(value, bool) or not isinstance(value, int):
         raise ControlError(f"field {key!r} must be an integer")
-    if value < low:
-        raise ControlError(f"field {key!r} must be >= {low}")
+    if not low <= value <= high:
+        raise ControlError(f"field {key!r} must be {low}-{high}")
     return value
 
 
-def _optional_int(body: dict[str, Any], key: str, *, low: int = 0) -> int | None:
-    return None if body.get(key) is None else _int(body, key, low=low)
+def _optional_int(body: dict[str, Any], key: str, *, low: int = 0, high: int) -> int | None:
+    return None if body.get(key) is None else _int(body, key, low=low, high=high)
 
 
-def _number(body: dict[str, Any], key: str) -> float | None:
+def _number(body: dict[str, Any], key: str, *, limit: float) -> float | None:
     value = body.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ControlError(f"field {key!r} must be a number")
+    if not abs(value) <= limit:  # written so that NaN and infinity fail too
+        raise ControlError(f"field {key!r} must be a finite number within +/-{limit:g}")
     return float(value)
 
 
@@ -146,17 +164,17 @@ class Controller:
         try:
             truck = Truck(
                 plate=plate,
-                axles=_int(body, "axles", low=2),
+                axles=_int(body, "axles", low=2, high=99),
                 kind=TruckKind(kind),
                 tare_kg=_int(body, "tare_kg", low=1),
                 load_kg=_int(body, "load_kg", 0),
             )
         except ConfigError as exc:
             raise ControlError(exc.message) from exc
-        speed = _number(body, "speed_mps")
+        speed = _number(body, "speed_mps", limit=30.0)
         if speed is not None and not 0 < speed <= 30:
             raise ControlError("field 'speed_mps' must be in (0, 30]")
-        stop = _number(body, "stop_m")
+        stop = _number(body, "stop_m", limit=_MAX_POSITION_M)
         self._guard(
             lambda: self._sim.add_truck(truck, stop_m=stop, speed_mps=speed or 1.5, settled=settled)
         )
@@ -170,18 +188,20 @@ class Controller:
             raise ControlError(f"field 'kind' must be one of: {kinds}") from exc
         amount = 0
         if kind is FaultKind.GARBAGE:
-            amount = _int(body, "bytes", 16, low=1)
+            amount = _int(body, "bytes", 16, low=1, high=_MAX_GARBAGE_BYTES)
         elif kind is FaultKind.SLOW:
-            amount = _int(body, "delay_ms", low=1)
+            amount = _int(body, "delay_ms", low=1, high=_MAX_DELAY_MS)
         elif kind is FaultKind.STEP:
             step = body.get("kg")
-            if isinstance(step, bool) or not isinstance(step, int):
-                raise ControlError("field 'kg' must be an integer (negative to step down)")
+            if isinstance(step, bool) or not isinstance(step, int) or abs(step) > MAX_KG:
+                raise ControlError(
+                    f"field 'kg' must be an integer within +/-{MAX_KG} (negative to step down)"
+                )
             amount = step
         self._sim.inject(
             kind,
-            count=_int(body, "count", 1, low=1),
-            duration_ms=_optional_int(body, "duration_ms", low=1),
+            count=_int(body, "count", 1, low=1, high=_MAX_COUNT),
+            duration_ms=_optional_int(body, "duration_ms", low=1, high=_MAX_DURATION_MS),
             amount=amount,
         )
 

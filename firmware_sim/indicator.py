@@ -13,7 +13,7 @@ from enum import StrEnum
 from firmware_sim.display import Display, Reading, Unit
 from firmware_sim.errors import ConfigError
 from firmware_sim.faults import FOREVER, Faults
-from firmware_sim.model import Scene, quantise
+from firmware_sim.model import MAX_KG, Scene, quantise
 from firmware_sim.protocols import toledo, xk3190
 
 _STABLE_SAMPLE_MS = 100
@@ -69,10 +69,10 @@ class IndicatorConfig:
     eq_order: xk3190.DigitOrder = xk3190.DigitOrder.REVERSED
 
     def __post_init__(self) -> None:
-        if self.rate_hz <= 0 or self.rate_hz > 100:
+        if not 0 < self.rate_hz <= 100:  # written so that NaN fails too
             raise ConfigError("rate must be between 0 and 100 Hz", option="rate")
-        if self.capacity_kg <= 0:
-            raise ConfigError("capacity must be > 0 kg", option="capacity")
+        if not 0 < self.capacity_kg <= MAX_KG:
+            raise ConfigError(f"capacity must be 1-{MAX_KG} kg", option="capacity")
         if self.cal_line_every < 0:
             raise ConfigError("cal-line-every must be >= 0", option="cal-line-every")
         if not (self.cal_command.isalnum() and self.cal_command.isascii()):
@@ -86,6 +86,26 @@ class IndicatorConfig:
         if self.protocol is Protocol.XK3190_A12 and self.display.unit is not Unit.KILOGRAM:
             # The A12 frame always says "kg"; showing tonnes would mislabel the value.
             raise ConfigError("XK3190-A12 frames are labelled kg; use --unit kg", option="unit")
+        digits = self._weight_digits()
+        largest = self.capacity_kg + _OVERLOAD_DIVISIONS * self.display.division_kg
+        if digits is not None and self.display.counts(largest) >= 10**digits:
+            # The encoders would clip silently: a frame showing less than the deck carries.
+            raise ConfigError(
+                f"{self.protocol.value} frames hold {digits} digits, too few for Max "
+                f"{self.capacity_kg} kg in {self.display.unit.value} with "
+                f"{self.display.decimals} decimals",
+                option="decimals",
+            )
+
+    def _weight_digits(self) -> int | None:
+        """How many digits the protocol's weight field holds (None: no practical limit)."""
+        match self.protocol:
+            case Protocol.TOLEDO | Protocol.XK3190_A9:
+                return 6
+            case Protocol.XK3190_A12 | Protocol.XK3190_EQ:
+                return 7 if self.display.decimals == 0 else 6  # seven characters with the point
+            case Protocol.MT_SICS:
+                return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

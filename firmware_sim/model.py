@@ -33,6 +33,13 @@ _FRONT_OVERHANG_M = 1.4
 _REAR_OVERHANG_M = 1.0
 _NOISE_CLIP = 3.0  # noise is a Gaussian truncated at ±3 sigma, so bands are exact
 _SETTLED_AFTER_TAUS = 12.0  # after this many time constants an oscillation term is dropped
+# Far above any road vehicle or deck, yet small enough that float arithmetic stays exact and
+# a typo (or a hostile control request) cannot overflow the model and stop the simulator.
+MAX_KG = 10_000_000
+
+
+def _finite(*values: float) -> bool:
+    return all(math.isfinite(v) for v in values)
 
 
 class TruckKind(StrEnum):
@@ -63,8 +70,23 @@ class Deck:
     lane_beam_distance_m: float = 4.0
 
     def __post_init__(self) -> None:
+        if not _finite(
+            self.length_m,
+            self.noise_kg,
+            self.zero_drift_kg_per_h,
+            self.settle_tau_ms,
+            self.settle_hz,
+            self.bounce,
+            self.brake_bounce,
+            self.ramp_m,
+            self.deck_beam_margin_m,
+            self.lane_beam_distance_m,
+        ):
+            raise ConfigError("deck settings must be finite numbers")
         if self.length_m <= 0 or self.capacity_kg <= 0 or self.division_kg <= 0:
             raise ConfigError("deck length, capacity and division must be positive")
+        if self.capacity_kg > MAX_KG or abs(self.zero_drift_kg_per_h) > MAX_KG:
+            raise ConfigError(f"deck capacity and drift must be at most {MAX_KG} kg")
         if self.noise_kg < 0 or self.noise_period_ms <= 0 or self.ramp_m <= 0:
             raise ConfigError("deck noise must be >= 0, its period and the ramp > 0")
 
@@ -104,6 +126,8 @@ class Truck:
             raise ConfigError("a truck needs a plate")
         if self.tare_kg <= 0 or self.load_kg < 0:
             raise ConfigError("tare must be > 0 kg and load >= 0 kg")
+        if self.tare_kg > MAX_KG or self.load_kg > MAX_KG:
+            raise ConfigError(f"tare and load must be at most {MAX_KG} kg")
 
     @property
     def axle_offsets_m(self) -> tuple[float, ...]:
@@ -144,6 +168,8 @@ class Visit:
     load_changes: tuple[LoadChange, ...] = ()
 
     def __post_init__(self) -> None:
+        if not _finite(self.speed_mps, self.stop_m, self.start_m):
+            raise ConfigError("truck speed and positions must be finite numbers")
         if self.speed_mps <= 0:
             raise ConfigError("truck speed must be > 0")
         if self.stop_m < self.start_m:
@@ -288,8 +314,8 @@ class Scene:
 
     def set_load(self, plate: str, load_kg: int, now_ms: int) -> Scene:
         """The load of the truck with ``plate`` becomes ``load_kg`` now."""
-        if load_kg < 0:
-            raise ConfigError("load must be >= 0 kg")
+        if not 0 <= load_kg <= MAX_KG:
+            raise ConfigError(f"load must be 0-{MAX_KG} kg")
         visit = self._visit(plate)
         change = LoadChange(at_ms=now_ms, load_kg=load_kg)
         return self._replace_visit(
@@ -298,6 +324,8 @@ class Scene:
 
     def step(self, kg: int, now_ms: int) -> Scene:
         """The signal jumps by ``kg`` now (negative to remove an earlier step)."""
+        if abs(kg) > MAX_KG:
+            raise ConfigError(f"a step must be at most {MAX_KG} kg either way")
         return replace(self, steps=(*self.steps, Step(at_ms=now_ms, kg=kg)))
 
     def prune(self, now_ms: int) -> Scene:

@@ -45,6 +45,7 @@ class IndicatorSimulator:
         self._tasks: asyncio.TaskGroup | None = None
         self._t0 = 0.0
         self._connected = False
+        self._power_ups = 0
         self.ready = asyncio.Event()
 
     # --- clock ---------------------------------------------------------------------------------
@@ -52,6 +53,21 @@ class IndicatorSimulator:
     def now_ms(self) -> int:
         """Milliseconds since the simulator started (the model's time axis)."""
         return int((asyncio.get_running_loop().time() - self._t0) * 1000)
+
+    def _tick(self) -> int:
+        """The time now, with the power brought back first if it is due.
+
+        Every path that shows the reading calls this, so no frame or reply is ever computed
+        from the state before the power-up (tare still set, zero not re-taken).
+        """
+        now = self.now_ms()
+        self.state, powered_up = indicator.power_up_if_due(self.config, self.state, now)
+        if powered_up:
+            self._power_ups += 1
+            if not self.config.protocol.streams:
+                for session in list(self._sessions):
+                    session.write(responder.power_on_message(self.config))
+        return now
 
     # --- running -------------------------------------------------------------------------------
 
@@ -99,18 +115,14 @@ class IndicatorSimulator:
     async def _housekeeping(self) -> None:
         """Power comes back on time; trucks that have left are forgotten."""
         while True:
-            now = self.now_ms()
-            self.state, powered_up = indicator.power_up_if_due(self.config, self.state, now)
-            if powered_up and not self.config.protocol.streams:
-                for session in list(self._sessions):
-                    session.write(responder.power_on_message(self.config))
+            now = self._tick()
             self.state = replace(self.state, scene=self.state.scene.prune(now))
             await asyncio.sleep(_POLL_S)
 
     async def _stream(self) -> None:
         period = 1.0 / self.config.rate_hz
         while True:
-            now = self.now_ms()
+            now = self._tick()
             self.state, out = frames.next_output(self.config, self.state, now)
             for session in list(self._sessions):
                 session.write(out)
@@ -137,16 +149,19 @@ class IndicatorSimulator:
 
     async def _answer(self, session: Session, line: bytes | None) -> bool:
         """Reply to one command; True when it starts an SIR stream."""
-        self.state, response = responder.respond(self.config, self.state, line, self.now_ms())
+        now = self._tick()
+        self.state, response = responder.respond(self.config, self.state, line, now)
         if response.wait_for_stable:
-            deadline = self.now_ms() + self.stable_timeout_ms
-            # Stability is a property of the weight over time, not an event: poll it.
-            while self.now_ms() < deadline:
-                if indicator.is_stable(self.config, self.state, self.now_ms()):
+            deadline = now + self.stable_timeout_ms
+            # Stability is a property of the weight over time, not an event: poll it, and
+            # answer at the very moment it was seen (a moment later it may have flickered).
+            while True:
+                now = self._tick()
+                if now >= deadline or indicator.is_stable(self.config, self.state, now):
                     break
                 await asyncio.sleep(_POLL_S)
             self.state, response = responder.respond(
-                self.config, self.state, line, self.now_ms(), may_wait=False
+                self.config, self.state, line, now, may_wait=False
             )
         delay_ms = self.state.faults.delay_ms(self.now_ms())
         if delay_ms:
@@ -157,9 +172,13 @@ class IndicatorSimulator:
 
     async def _repeat(self, session: Session) -> None:
         period = 1.0 / self.config.rate_hz
+        power_ups = self._power_ups
         await asyncio.sleep(period)
         while True:
-            self.state, out = responder.repeat_line(self.config, self.state, self.now_ms())
+            now = self._tick()
+            if self._power_ups != power_ups or indicator.powered_off(self.state, now):
+                return  # a power cycle ends the SIR stream; the host must ask again
+            self.state, out = responder.repeat_line(self.config, self.state, now)
             session.write(out)
             await asyncio.sleep(max(period, transmit_s(len(out), self.baud)))
 
@@ -194,7 +213,7 @@ class IndicatorSimulator:
 
     def inject(self, kind: FaultKind, *, count: int, duration_ms: int | None, amount: int) -> None:
         """Start a fault; ``amount`` is bytes (garbage), ms (slow) or kg (step)."""
-        now = self.now_ms()
+        now = self._tick()
         until = FOREVER if duration_ms is None else now + duration_ms
         faults = self.state.faults
         match kind:
@@ -241,7 +260,7 @@ class IndicatorSimulator:
 
     def snapshot(self) -> dict[str, Any]:
         """Everything a tester wants to see, as JSON-ready values."""
-        now = self.now_ms()
+        now = self._tick()
         shown = indicator.reading(self.config, self.state, now)
         scene = self.state.scene
         beams = scene.beams(now)

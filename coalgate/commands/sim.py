@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -130,7 +131,7 @@ def parse_truck(spec: str) -> tuple[Truck, int, bool]:
             load_kg=int(fields.get("load", "0")),
         )
         at_ms = round(float(fields.get("at", "0")) * 1000)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # int("x"), float("nan"), float("inf")
         raise ConfigError(f"bad --truck {spec!r}: {exc}", option="truck") from exc
     settled = fields.get("settled", "no").lower() in {"1", "yes", "true"}
     return truck, at_ms, settled
@@ -339,8 +340,10 @@ def replay(
     try:
         port = _port(pty, link, tcp)
         recorded = capture_mod.load(file)
-        if speed <= 0:
-            raise ConfigError("--speed must be > 0", option="speed")
+        if not 0 < speed < math.inf:  # written so that NaN fails too
+            raise ConfigError("--speed must be a number > 0", option="speed")
+        if not 0 <= start_delay < math.inf:
+            raise ConfigError("--start-delay must be a number >= 0", option="start-delay")
     except SimError as exc:
         _fail(exc)
 
@@ -374,6 +377,8 @@ def replay(
 def capture(source: str, out: Path, baud: int, duration: float | None) -> None:
     """Record what SOURCE (a serial device path or socket://HOST:PORT) sends, with timestamps."""
     _setup_logging(False)
+    if duration is not None and not 0 < duration < math.inf:  # written so that NaN fails too
+        _fail(ConfigError("--duration must be a number > 0", option="duration"))
     if not out.parent.is_dir():
         _fail(ConfigError(f"directory of --out does not exist: {out.parent}", option="out"))
 

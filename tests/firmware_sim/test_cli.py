@@ -1,7 +1,10 @@
-"""The command line: a bad option is one clear line; capture files parse or fail clearly."""
+"""The command line: a bad option is one clear line; capture files parse or fail clearly;
+replay paces itself."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
@@ -9,8 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from firmware_sim.capture import Chunk, chunk_line, header_line, parse_capture
+from firmware_sim.capture import (
+    Capture,
+    Chunk,
+    chunk_line,
+    header_line,
+    loop_gap_s,
+    parse_capture,
+    replay,
+)
 from firmware_sim.errors import CaptureError
+from firmware_sim.ports import TcpPort, parse_host_port
 
 
 def sim(*args: str) -> subprocess.CompletedProcess[str]:
@@ -104,3 +116,46 @@ def test_bad_capture_files_name_the_line(text: str, line: int | None) -> None:
     with pytest.raises(CaptureError) as caught:
         parse_capture(text, path="cap.jsonl")
     assert caught.value.line == line
+
+
+async def test_looped_replay_of_one_chunk_repeats_at_a_steady_pace() -> None:
+    # A capture whose chunks share one timestamp once made --loop spin without yielding:
+    # a flood of bytes, and Ctrl-C/SIGTERM never handled.
+    one = Capture(source="x", baud=None, chunks=(Chunk(t_ms=0, data=b"ABCD"),))
+    addresses: list[str] = []
+    listening = asyncio.Event()
+
+    def started(address: str) -> None:
+        addresses.append(address)
+        listening.set()
+
+    received = b""
+    async with asyncio.TaskGroup() as tasks:
+        replaying = tasks.create_task(
+            replay(
+                one,
+                port=TcpPort(host="127.0.0.1", port=0),
+                loop_forever=True,
+                started=started,
+            ),
+            name="replay",
+        )
+        async with asyncio.timeout(5):
+            await listening.wait()
+        host, port = parse_host_port(addresses[0].removeprefix("socket://"))
+        reader, writer = await asyncio.open_connection(host, port)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.55):
+                while data := await reader.read(100):
+                    received += data
+        writer.close()
+        await writer.wait_closed()
+        replaying.cancel()
+    assert loop_gap_s(one) == 0.1
+    assert 2 <= received.count(b"ABCD") <= 10, received[:80]
+    assert received == b"ABCD" * received.count(b"ABCD")
+
+
+def test_loop_gap_is_the_mean_chunk_spacing() -> None:
+    chunks = tuple(Chunk(t_ms=t, data=b"x") for t in (0, 100, 300))
+    assert loop_gap_s(Capture(source="x", baud=None, chunks=chunks)) == 0.15

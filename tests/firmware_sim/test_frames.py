@@ -165,3 +165,22 @@ def test_a12_shows_overload_frame() -> None:
     config = IndicatorConfig(protocol=Protocol.XK3190_A12, display=Display(unit=Unit.KILOGRAM))
     frame = encode_frame(config, Reading(gross_kg=70_000, overload=True))
     assert frame[:11] == b"         OL"
+
+
+@pytest.mark.parametrize(
+    ("protocol", "display", "capacity_kg"),
+    [
+        (Protocol.TOLEDO, Display(division_kg=10), 2_000_000),
+        (Protocol.XK3190_A9, Display(unit=Unit.GRAM, division_kg=1), 60_000),
+        (Protocol.XK3190_A9, Display(decimals=2, division_kg=10), 60_000),
+        (Protocol.XK3190_EQ, Display(decimals=2, division_kg=10), 60_000),
+    ],
+)
+def test_a_max_the_frame_cannot_hold_is_refused(
+    protocol: Protocol, display: Display, capacity_kg: int
+) -> None:
+    # 2 000 t, or 60 t as 60 000 000 g or 60 000.00 kg: six digits cannot show it, and the
+    # frame would clip silently.
+    with pytest.raises(ConfigError, match="digits"):
+        IndicatorConfig(protocol=protocol, display=display, capacity_kg=capacity_kg)
+    assert IndicatorConfig(protocol=protocol, display=display, capacity_kg=900)
