@@ -128,7 +128,12 @@ def incoming(record: Record, *, received_at: int) -> IncomingRecord:
             raised_at=received_at,
             device=record.device,
             site=record.site,
-            detail={"lane": body.lane, "edge_ts": record.ts, "seq": record.seq},
+            detail={
+                "lane": body.lane,
+                "edge_ts": record.ts,
+                "seq": record.seq,
+                "event": {str(key): value for key, value in body.detail.items()},
+            },
             ref=record.id,
         )
     return IncomingRecord(

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from central.ingest import check
 from central.keyring import Keyring
 from central.store.base import Store
 from central.store.model import (
-    Alarm,
     Checkpoint,
     Device,
     Enterprise,
@@ -22,7 +22,6 @@ from central.store.model import (
     QuarantineItem,
     Site,
     Vehicle,
-    WeighingFacts,
 )
 from central.ticketing.rules import TicketRequest
 from tests.wire import factories
@@ -44,41 +43,9 @@ def utc_ms(text: str) -> int:
 
 
 def incoming(record: Record, *, received_at: int | None = None) -> IncomingRecord:
-    """What a worker passes to ``Store.ingest`` for a record that verified."""
+    """What a worker passes to ``Store.ingest`` for a record that verified (the real code)."""
     arrived = record.ts + 500 if received_at is None else received_at
-    weighing = None
-    alarm = None
-    body = record.body
-    if isinstance(body, WeighingBody):
-        weighing = WeighingFacts(
-            direction=body.direction,
-            decision=body.decision,
-            net_kg=body.net_kg,
-            ticket=body.ticket,
-            plate=body.plate,
-        )
-    if isinstance(body, EventBody) and body.severity == "alarm":
-        alarm = Alarm(
-            kind=body.kind,
-            severity="alarm",
-            raised_at=arrived,
-            device=record.device,
-            site=record.site,
-            detail=dict(body.detail),
-            ref=record.id,
-        )
-    return IncomingRecord(
-        raw=record.raw,
-        record_id=record.id,
-        device=record.device,
-        site=record.site,
-        seq=record.seq,
-        ts=record.ts,
-        type=record.type,
-        received_at=arrived,
-        weighing=weighing,
-        alarm=alarm,
-    )
+    return check.incoming(record, received_at=arrived)
 
 
 @dataclass

@@ -455,7 +455,8 @@ def test_edge_alarms_are_raised_only_when_inserted(store: Store) -> None:
         b.SITE,
         escape.record_id,
     )
-    assert alarm.detail == {"plate": "陕K12345", "speed_kmh": 12}
+    assert alarm.detail["event"] == {"plate": "陕K12345", "speed_kmh": 12}
+    assert (alarm.detail["lane"], alarm.detail["seq"]) == ("lane-1", 1)
     assert store.ingest([escape], [], now_ms=T0 + 1).alarms == ()
     assert [a.kind for a in store.alarms()] == ["escape"]
     assert store.alarms()[0] == alarm
