@@ -32,6 +32,8 @@ from typing import Protocol
 
 from central.store.model import (
     Alarm,
+    AlarmAck,
+    ApiToken,
     AuditEntry,
     BatchResult,
     BundleContents,
@@ -43,10 +45,12 @@ from central.store.model import (
     IncomingRecord,
     QuarantineEntry,
     QuarantineItem,
+    RecordQuery,
     Site,
     StoredRecord,
     StoredTicket,
     TicketSweep,
+    TokenRole,
     Vehicle,
 )
 from central.ticketing.policy import DEFAULT_TOLERANCE, Tolerance
@@ -197,3 +201,45 @@ class Store(Protocol):
 
     def bundle_version(self, site: str) -> int:
         """The last bundle version handed out for ``site`` (0 if none)."""
+
+    # --- API (tokens, acknowledgements, record queries) ------------------------------------
+    def add_token(
+        self,
+        *,
+        digest: bytes,
+        role: TokenRole,
+        enterprise: str | None = None,
+        device: str | None = None,
+        actor: str,
+        at: int,
+    ) -> ApiToken:
+        """Store a bearer token by its SHA-256 ``digest`` (never the token). ``enterprise``
+        is required for, and only for, the ``enterprise`` role (``NotFoundError`` if it does
+        not exist); ``device`` likewise for the ``device`` role (it may be enrolled later);
+        ``RegistryError`` otherwise, ``ConflictError`` for a digest in use. Audited
+        (``token.create``, without the digest)."""
+
+    def token_by_digest(self, digest: bytes) -> ApiToken | None:
+        """The token whose SHA-256 is ``digest``, revoked or not; ``None`` if unknown."""
+
+    def list_tokens(self) -> list[ApiToken]:
+        """Every token, by id."""
+
+    def revoke_token(self, token_id: int, *, actor: str, at: int) -> ApiToken:
+        """Set ``revoked_at`` (once; revoking again changes nothing). ``NotFoundError`` if
+        absent. Audited."""
+
+    def ack_alarm(self, alarm_id: int, *, note: str, actor: str, at: int) -> AlarmAck:
+        """Acknowledge an alarm once: ``NotFoundError`` if it does not exist,
+        ``ConflictError`` if it was acknowledged already. Audited."""
+
+    def alarm_acks(self, alarm_ids: Sequence[int]) -> dict[int, AlarmAck]:
+        """The acknowledgements of those of ``alarm_ids`` that have one."""
+
+    def record_by_id(self, record_id: bytes) -> StoredRecord | None:
+        """The stored record (first version) whose id is ``record_id``."""
+
+    def find_records(self, query: RecordQuery) -> list[StoredRecord]:
+        """Stored records of every device matching ``query`` (see :class:`RecordQuery`),
+        ascending by (``received_at``, ``record_id``) after ``query.after``, at most
+        ``query.limit``. Equivocating versions are not included."""

@@ -243,3 +243,62 @@ class BundleContents:
     tickets: tuple[StoredTicket, ...]  # open (issued, loaded) where the site is seller or dest
     revoked: tuple[bytes, ...]  # ctis of revoked tickets still relevant to the site
     vehicles: tuple[Vehicle, ...]
+
+
+# --- API ------------------------------------------------------------------------------------
+
+TokenRole = Literal["regulator", "admin", "enterprise", "checkpoint", "platform", "device"]
+TOKEN_ROLES: tuple[TokenRole, ...] = (
+    "regulator", "admin", "enterprise", "checkpoint", "platform", "device"
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiToken:
+    """A bearer token as stored: its SHA-256 only, never the token. ``enterprise`` is set for
+    (and only for) the ``enterprise`` role, ``device`` for the ``device`` role."""
+
+    id: int
+    digest: bytes
+    role: TokenRole
+    enterprise: str | None
+    device: str | None
+    created_at: int
+    revoked_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmAck:
+    alarm_id: int
+    at: int
+    actor: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordCursor:
+    """A position in the records ordered by (``received_at``, ``record_id``)."""
+
+    received_at: int
+    record_id: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordQuery:
+    """Filters of :meth:`Store.find_records`; every one given must match.
+
+    ``sites`` limits the answer to records of those sites (an enterprise's scope; an empty
+    tuple matches nothing). ``plate`` and ``ticket`` match weighings that released a truck
+    with a net (the tonnage facts ingest keeps); ``since``/``until`` bound the record's ``ts``
+    (edge clock, ms; ``since`` included, ``until`` excluded)."""
+
+    sites: tuple[str, ...] | None = None
+    site: str | None = None
+    device: str | None = None
+    plate: str | None = None
+    ticket: bytes | None = None
+    type: str | None = None
+    since: int | None = None
+    until: int | None = None
+    after: RecordCursor | None = None
+    limit: int = 100

@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import getpass
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -19,11 +20,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 import click
 import paho.mqtt.client as mqtt
+import uvicorn
 from paho.mqtt.enums import CallbackAPIVersion
 
+from central.api.app import create_app
+from central.api.tokens import create_token
 from central.config import Settings
 from central.errors import CentralError
 from central.ingest.worker import IngestWorker
@@ -32,11 +37,12 @@ from central.registry import enroll as enroll_device
 from central.registry import import_vehicles, vehicle, vehicles_from_csv
 from central.store import open_store
 from central.store.base import Store
-from central.store.model import TICKET_STATES, Checkpoint, Enterprise, Site
+from central.store.model import TICKET_STATES, TOKEN_ROLES, Checkpoint, Enterprise, Site, TokenRole
 from central.ticketing import lifecycle
 from central.ticketing import service as ticketing
 from central.ticketing.bundles import BundlePublisher
 from central.ticketing.rules import TicketRequest
+from wire.ids import check_device_id
 from wire.keysets import encode_cose_key_set, jwks
 from wire.tickets import ticket_qr
 
@@ -81,7 +87,7 @@ class _CentralGroup(click.Group):
 
 @click.group(cls=_CentralGroup)
 def central() -> None:
-    """The regulator's service: registry, enrollment, ingest."""
+    """The regulator's service: registry, enrollment, ingest, tickets, the API."""
 
 
 @central.command("migrate")
@@ -463,3 +469,110 @@ def _publish_bundles(settings: Settings, store: Store, sites: set[str] | frozens
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+# --- API ------------------------------------------------------------------------------------
+
+
+@central.group("token")
+def token() -> None:
+    """Bearer tokens for the API (stored hashed; shown once)."""
+
+
+@token.command("create")
+@click.option("--role", required=True, type=click.Choice(TOKEN_ROLES))
+@click.option("--enterprise", help="The enterprise an enterprise token acts for.")
+@click.option("--device", help="The device id a device token may enroll.")
+def token_create(role: str, enterprise: str | None, device: str | None) -> None:
+    """Create a token and print it once (only its SHA-256 is stored)."""
+    if (role == "enterprise") != (enterprise is not None):
+        raise click.UsageError("--enterprise goes with --role enterprise, and only with it")
+    if (role == "device") != (device is not None):
+        raise click.UsageError("--device goes with --role device, and only with it")
+    if device is not None:
+        check_device_id(device, field="--device")
+    with _store(_settings()) as store:
+        text, stored = create_token(
+            store, role=cast(TokenRole, role), enterprise=enterprise, device=device,
+            actor=_actor(), now_ms=_now_ms(),
+        )  # fmt: skip
+    click.echo(f"token {stored.id} ({role}); keep it now, it is not shown again:", err=True)
+    click.echo(text)
+
+
+@token.command("list")
+def token_list() -> None:
+    """Tokens by id: role, scope, created, revoked (never the token)."""
+    with _store(_settings()) as store:
+        tokens = store.list_tokens()
+    for t in tokens:
+        scope = t.enterprise or t.device or "-"
+        state = "active" if t.revoked_at is None else f"revoked {t.revoked_at}"
+        click.echo(f"{t.id}  {t.role:<10}  {scope}  created {t.created_at}  {state}")
+
+
+@token.command("revoke")
+@click.option("--id", "token_id", required=True, type=click.IntRange(min=1))
+def token_revoke(token_id: int) -> None:
+    """Revoke a token now: the API refuses it from the next request on."""
+    with _store(_settings()) as store:
+        store.revoke_token(token_id, actor=_actor(), at=_now_ms())
+    click.echo(f"token {token_id} revoked")
+
+
+@central.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--ingest/--no-ingest", default=True, help="Also run one ingest worker.")
+def run(host: str, port: int, ingest: bool) -> None:
+    """Serve the API (and ingest, unless --no-ingest) until SIGTERM or Ctrl-C."""
+    settings = _settings()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    # uvicorn catches SIGTERM/SIGINT while it serves and, once shut down, raises the signal
+    # again for the handler it found: this one, so the worker and the store still close
+    # cleanly (and a signal that comes before uvicorn starts skips serving).
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    with _store(settings) as store:
+        keyring = _keyring(settings)
+        client = _bundle_client(settings)
+        publisher = BundlePublisher(store=store, keyring=keyring, client=client, clock=_now_ms)
+        worker: IngestWorker | None = None
+        try:
+            if ingest:
+                worker = IngestWorker(
+                    store=store, keyring=keyring, mqtt_url=settings.mqtt,
+                    gap_grace_ms=settings.gap_grace_ms,
+                )  # fmt: skip
+                worker.start()
+                click.echo(f"{worker.client_id} ingesting from {settings.mqtt.host}:"
+                           f"{settings.mqtt.port}")  # fmt: skip
+            app = create_app(store=store, keyring=keyring, settings=settings, publisher=publisher)
+            config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)
+            # uvicorn stops accepting, finishes the requests in hand, runs the lifespan's
+            # shutdown and returns here.
+            if not stopping.is_set():
+                uvicorn.Server(config).run()
+        finally:
+            if worker is not None:
+                worker.stop()
+            client.disconnect()
+            client.loop_stop()
+    click.echo("central stopped")
+
+
+def _bundle_client(settings: Settings) -> mqtt.Client:
+    """The API's own MQTT connection for bundles: it connects in the background and
+    reconnects by itself, so the API serves while the broker is away (a bundle that cannot be
+    queued then is logged; the next change sends a newer full snapshot)."""
+    url = settings.mqtt
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"central-api-{os.getpid()}")
+    if url.username is not None:
+        client.username_pw_set(url.username, url.password)
+    if url.tls:
+        client.tls_set()
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    client.connect_async(url.host, url.port, keepalive=30)
+    client.loop_start()
+    return client

@@ -1,0 +1,14 @@
+-- The API: acknowledgements of alarms (POST /api/v1/alarms/{id}/ack), at most one per alarm,
+-- kept beside the alarm rows (which ingest writes and never updates); indexes for record queries.
+
+CREATE TABLE alarm_acks (
+    alarm_id INTEGER PRIMARY KEY REFERENCES alarms (id),
+    at       INTEGER NOT NULL,
+    actor    TEXT NOT NULL,
+    note     TEXT NOT NULL
+) STRICT;
+
+-- The records API filters across devices by time, plate and ticket (weighing facts).
+CREATE INDEX records_ts ON records (ts);
+CREATE INDEX weighings_plate ON weighings (plate);
+CREATE INDEX weighings_ticket ON weighings (ticket);
