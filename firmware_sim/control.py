@@ -24,7 +24,7 @@ import contextlib
 import json
 import logging
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from firmware_sim.errors import ConfigError, ControlError, PortError
@@ -206,13 +206,21 @@ class Controller:
         )
 
 
+class Handler(Protocol):
+    """What ``ControlServer`` serves: an indicator's ``Controller`` or a lane's."""
+
+    def handle(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        """(status, JSON value) for one request; ControlError for a bad one."""
+        ...
+
+
 class ControlServer:
-    """Serves a ``Controller`` over HTTP/1.1 on a local TCP port."""
+    """Serves a ``Handler`` over HTTP/1.1 on a local TCP port."""
 
     def __init__(
         self,
         *,
-        controller: Controller,
+        controller: Handler,
         host: str,
         port: int,
         logger: logging.Logger | None = None,

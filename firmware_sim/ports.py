@@ -214,7 +214,9 @@ class TcpPort:
                 writer.close()
                 with contextlib.suppress(ConnectionError):
                     await writer.wait_closed()
-                await served
+                # Wait for the session's end without taking on its cancellation at shutdown
+                # (asyncio's stream callback would log a cancelled client task as an error).
+                await asyncio.wait({served})
 
         try:
             self._server = await asyncio.start_server(on_client, self._host, self._port)

@@ -1,4 +1,4 @@
-"""``coalgate sim``: simulated scale indicators, capture and replay, for hardware testers.
+"""``coalgate sim``: simulated indicators, Modbus devices, cameras and lanes, for testers.
 
 Every failure a user can cause (a bad option, a port in use, a link in a missing directory)
 is one line on stderr, never a traceback.
@@ -11,17 +11,33 @@ import logging
 import math
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
 from firmware_sim import capture as capture_mod
+from firmware_sim import scenario as scenario_mod
+from firmware_sim.camera import CameraConfig
 from firmware_sim.control import Controller, ControlServer
 from firmware_sim.display import Display, Unit
 from firmware_sim.errors import ConfigError, SimError
 from firmware_sim.indicator import IndicatorConfig, IndicatorState, Protocol
+from firmware_sim.io_module import Barrier, BarrierMode
+from firmware_sim.lane import LaneSimulator
+from firmware_sim.lane_config import (
+    IO,
+    TRANSMITTER,
+    CameraSetup,
+    IoConfig,
+    LaneConfig,
+    TransmitterConfig,
+    TruckPlan,
+)
+from firmware_sim.lane_control import LaneController
+from firmware_sim.modbus_map import PRESETS
 from firmware_sim.model import Deck, Scene, Truck, TruckKind
 from firmware_sim.ports import PtyPort, TcpPort, check_link, parse_host_port
 from firmware_sim.protocols.xk3190 import DigitOrder
@@ -396,6 +412,328 @@ def capture(source: str, out: Path, baud: int, duration: float | None) -> None:
         _fail(exc)
     total = sum(len(chunk.data) for chunk in recorded.chunks)
     click.echo(f"recorded {total} bytes in {len(recorded.chunks)} chunks to {out}")
+
+
+# --- Modbus devices, camera, lane -------------------------------------------------------------
+
+
+def _plans(specs: tuple[str, ...], stand_s: float) -> tuple[TruckPlan, ...]:
+    if not 0 <= stand_s < math.inf:
+        raise ConfigError("--stand must be a number of seconds >= 0", option="stand")
+    plans = []
+    for spec in specs:
+        truck, at_ms, settled = parse_truck(spec)
+        plans.append(
+            TruckPlan(truck=truck, arrive_ms=at_ms, settled=settled, stand_ms=round(stand_s * 1000))
+        )
+    return tuple(plans)
+
+
+def _serve_lane(
+    config: LaneConfig,
+    lines: Sequence[tuple[PtyPort | TcpPort, Sequence[str]]],
+    *,
+    baud: int,
+    control: str,
+    describe: Callable[[LaneSimulator, str], dict[str, object]],
+    indicator_port: PtyPort | TcpPort | None = None,
+) -> None:
+    """Run a lane (or one device of it) with its control interface until Ctrl-C."""
+    try:
+        if baud <= 0:
+            raise ConfigError("--baud must be > 0", option="baud")
+        control_host, control_port = parse_host_port(control)
+    except SimError as exc:
+        _fail(exc)
+    lane = LaneSimulator(config=config, lines=lines, baud=baud, indicator_port=indicator_port)
+    server = ControlServer(controller=LaneController(lane), host=control_host, port=control_port)
+
+    async def serve() -> None:
+        await server.open()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                running = tasks.create_task(lane.run(), name="lane")
+                ready = tasks.create_task(lane.ready.wait(), name="ready")
+                await asyncio.wait({running, ready}, return_when=asyncio.FIRST_COMPLETED)
+                if ready.done():
+                    _ready(**describe(lane, server.url))
+        finally:
+            await server.close()
+
+    _run(serve)
+
+
+def _line_fields(lane: LaneSimulator) -> dict[str, object]:
+    port = lane.lines[0].port
+    return {"port": port.address, "pty": port.path if isinstance(port, PtyPort) else None}
+
+
+_lane_options = [
+    click.option("--baud", default=9600, show_default=True, help="RTU line speed (pty)."),
+    click.option(
+        "--truck",
+        "trucks",
+        multiple=True,
+        metavar="SPEC",
+        help="plate=…,axles=N,tare=KG[,load=KG][,kind=…][,at=SECONDS][,settled=yes]",
+    ),
+    click.option(
+        "--stand", default=20.0, show_default=True, help="Seconds a truck stands before leaving."
+    ),
+    click.option("--seed", default=0, show_default=True, help="Seed of noise and camera reads."),
+    click.option(
+        "--control",
+        default="127.0.0.1:8750",
+        show_default=True,
+        metavar="HOST:PORT",
+        help="Control interface (HTTP); port 0 = any.",
+    ),
+    click.option("-v", "--verbose", is_flag=True, help="Log to stderr."),
+]
+
+
+def _with_lane_options(func: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(_lane_options):
+        func = option(func)
+    return func
+
+
+@sim.command(cls=_OneLine)
+@click.option(
+    "--preset",
+    type=click.Choice(list(PRESETS)),
+    default="hr-int32",
+    show_default=True,
+    help="Register map (PROTOCOLS.md §4).",
+)
+@_with_port_options
+@click.option("--unit-id", default=2, show_default=True, help="Modbus unit (device) id.")
+@click.option("--division", default=10, show_default=True, help="Division e in kg.")
+@click.option("--capacity", default=60_000, show_default=True, help="Max in kg.")
+@click.option("--noise", default=2.0, show_default=True, help="Load-cell noise (sd, kg).")
+@_with_lane_options
+def modbus(
+    preset: str,
+    pty: bool,
+    link: str | None,
+    tcp: str | None,
+    unit_id: int,
+    division: int,
+    capacity: int,
+    noise: float,
+    baud: int,
+    trucks: tuple[str, ...],
+    stand: float,
+    seed: int,
+    control: str,
+    verbose: bool,
+) -> None:
+    """Run a Modbus weight transmitter (RTU on a pty, or Modbus TCP) until Ctrl-C."""
+    _setup_logging(verbose)
+    try:
+        port = _port(pty, link, tcp)
+        config = LaneConfig(
+            deck=Deck(capacity_kg=capacity, division_kg=division, noise_kg=noise),
+            seed=seed,
+            transmitter=TransmitterConfig(
+                regmap=PRESETS[preset], unit_id=unit_id, division_kg=division
+            ),
+            trucks=_plans(trucks, stand),
+        )
+    except SimError as exc:
+        _fail(exc)
+
+    def describe(lane: LaneSimulator, url: str) -> dict[str, object]:
+        return {"preset": preset, "unit": unit_id, **_line_fields(lane), "control": url}
+
+    _serve_lane(config, [(port, [TRANSMITTER])], baud=baud, control=control, describe=describe)
+
+
+@sim.command(cls=_OneLine)
+@_with_port_options
+@click.option("--unit-id", default=1, show_default=True, help="Modbus unit (device) id.")
+@click.option(
+    "--barrier",
+    type=click.Choice([m.value for m in BarrierMode]),
+    default="pulse",
+    show_default=True,
+    help="Barrier coil: a 500 ms pulse raises it, or up while the coil is on.",
+)
+@click.option(
+    "--auto-barrier", is_flag=True, help="Raise the barrier for leaving trucks (no controller)."
+)
+@_with_lane_options
+def io(
+    pty: bool,
+    link: str | None,
+    tcp: str | None,
+    unit_id: int,
+    barrier: str,
+    auto_barrier: bool,
+    baud: int,
+    trucks: tuple[str, ...],
+    stand: float,
+    seed: int,
+    control: str,
+    verbose: bool,
+) -> None:
+    """Run a Modbus relay/IO module (barrier, lights, beams) until Ctrl-C."""
+    _setup_logging(verbose)
+    try:
+        port = _port(pty, link, tcp)
+        config = LaneConfig(
+            seed=seed,
+            auto_barrier=auto_barrier,
+            io=IoConfig(unit_id=unit_id, barrier=Barrier(mode=BarrierMode(barrier))),
+            trucks=_plans(trucks, stand),
+        )
+    except SimError as exc:
+        _fail(exc)
+
+    def describe(lane: LaneSimulator, url: str) -> dict[str, object]:
+        return {"unit": unit_id, **_line_fields(lane), "control": url}
+
+    _serve_lane(config, [(port, [IO])], baud=baud, control=control, describe=describe)
+
+
+def _check_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"--url must be an http:// or https:// URL, got {url!r}", option="url")
+    return url
+
+
+@sim.command(cls=_OneLine)
+@click.option("--url", required=True, help="Where reads are pushed (POST JSON), e.g. …/camera.")
+@click.option("--lane", "lane_name", default="lane1", show_default=True, help="Lane name.")
+@click.option(
+    "--misread-rate", default=0.0, show_default=True, help="Share of reads with a confusion."
+)
+@click.option(
+    "--low-confidence-rate",
+    default=0.0,
+    show_default=True,
+    help="Share of correct reads with a low confidence.",
+)
+@_with_lane_options
+def camera(
+    url: str,
+    lane_name: str,
+    misread_rate: float,
+    low_confidence_rate: float,
+    baud: int,
+    trucks: tuple[str, ...],
+    stand: float,
+    seed: int,
+    control: str,
+    verbose: bool,
+) -> None:
+    """Run the entry and exit plate cameras of a lane until Ctrl-C."""
+    _setup_logging(verbose)
+    try:
+        setup = CameraSetup(
+            url=_check_url(url),
+            config=CameraConfig(
+                lane=lane_name,
+                seed=seed,
+                misread_rate=misread_rate,
+                low_confidence_rate=low_confidence_rate,
+            ),
+        )
+        config = LaneConfig(seed=seed, camera=setup, trucks=_plans(trucks, stand))
+    except SimError as exc:
+        _fail(exc)
+
+    def describe(_lane: LaneSimulator, control_url: str) -> dict[str, object]:
+        return {"camera": f"{lane_name}-entry,{lane_name}-exit", "url": url, "control": control_url}
+
+    _serve_lane(config, [], baud=baud, control=control, describe=describe)
+
+
+@sim.command(cls=_OneLine)
+@click.option(
+    "--scenario",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Scenario file (TOML); without one: transmitter, IO module, no trucks.",
+)
+@_with_port_options
+@click.option("--indicator-link", metavar="PATH", help="Stable symlink to the [indicator]'s pty.")
+@click.option(
+    "--indicator-tcp", metavar="HOST:PORT", help="Serve the [indicator] on TCP instead of a pty."
+)
+@click.option("--camera-url", help="Override the scenario's camera URL.")
+@click.option("--speed", type=float, help="Override the scenario's time acceleration.")
+@click.option("--baud", default=9600, show_default=True, help="RTU line speed (pty).")
+@click.option(
+    "--control",
+    default="127.0.0.1:8750",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Control interface (HTTP); port 0 = any.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log to stderr.")
+def lane(
+    scenario: Path | None,
+    pty: bool,
+    link: str | None,
+    tcp: str | None,
+    indicator_link: str | None,
+    indicator_tcp: str | None,
+    camera_url: str | None,
+    speed: float | None,
+    baud: int,
+    control: str,
+    verbose: bool,
+) -> None:
+    """Run a whole lane: transmitter and IO module on one Modbus line, an indicator, cameras."""
+    _setup_logging(verbose)
+    try:
+        port = _port(pty or tcp is None, link, tcp)
+        if scenario is None:
+            config = LaneConfig(
+                transmitter=TransmitterConfig(regmap=PRESETS["hr-int32"]), io=IoConfig()
+            )
+        else:
+            config = scenario_mod.load(scenario)
+        if camera_url is not None:
+            if config.camera is None:
+                raise ConfigError("--camera-url needs a [camera] table in the scenario")
+            config = replace(config, camera=replace(config.camera, url=_check_url(camera_url)))
+        if speed is not None:
+            config = replace(config, speed=speed)
+        indicator_port = None
+        if config.indicator is not None:
+            indicator_port = _port(indicator_tcp is None, indicator_link, indicator_tcp)
+        elif indicator_link is not None or indicator_tcp is not None:
+            raise ConfigError("--indicator-link/--indicator-tcp need an [indicator] table")
+    except SimError as exc:
+        _fail(exc)
+    devices = [name for name, on in ((IO, config.io), (TRANSMITTER, config.transmitter)) if on]
+    lines: list[tuple[PtyPort | TcpPort, Sequence[str]]] = [(port, devices)] if devices else []
+
+    def describe(running: LaneSimulator, url: str) -> dict[str, object]:
+        fields: dict[str, object] = _line_fields(running) if devices else {}
+        if config.io is not None:
+            fields["io_unit"] = config.io.unit_id
+        if config.transmitter is not None:
+            fields["transmitter_unit"] = config.transmitter.unit_id
+            fields["preset"] = config.transmitter.regmap.name
+        if running.indicator is not None:
+            fields["indicator"] = running.indicator.port.address
+            fields["protocol"] = running.indicator.config.protocol.value
+        if config.camera is not None:
+            fields["camera"] = config.camera.url
+        fields["speed"] = f"{config.speed:g}"
+        fields["control"] = url
+        return fields
+
+    _serve_lane(
+        config,
+        lines,
+        baud=baud,
+        control=control,
+        describe=describe,
+        indicator_port=indicator_port,
+    )
 
 
 if __name__ == "__main__":
