@@ -143,6 +143,88 @@ def preset(name: str) -> RegisterMap:
         ) from None
 
 
+_MAP_KEYS = {
+    "name", "area", "gross", "net", "tare", "displayed", "type", "word_order", "decimals",
+    "status", "status_words", "status_bits", "errors", "division", "calibration", "command",
+    "commands",
+}  # fmt: skip
+
+
+def map_from_table(table: object, *, where: str) -> RegisterMap:
+    """A register map from a parsed TOML table (a hardware tester's vendor map), e.g.::
+
+        name = "laumas-tlu"
+        area = "holding"            # or "input"
+        gross = 7                   # wire addresses, 0-based
+        net = 9
+        type = "int32"              # int32, uint32, float32, int16
+        word_order = "big"          # or "little"
+        status = 6
+        status_bits = { motion = 0, overload = 1 }
+        command = 5
+        commands = { 1 = "zero", 2 = "tare" }
+
+    Anything wrong is a ``ConfigError`` naming ``where`` and the key.
+    """
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: a register map is a table")
+    unknown = set(table) - _MAP_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+
+    def address(key: str, *, required: bool = False) -> int | None:
+        value = table.get(key)
+        if value is None and not required:
+            return None
+        if type(value) is not int or not 0 <= value <= 0xFFFF:
+            raise ConfigError(f"{where}.{key}: must be a register address 0-65535")
+        return value
+
+    def choice(key: str, kind: type[StrEnum], default: str) -> str:
+        value = table.get(key, default)
+        if value not in {member.value for member in kind}:
+            known = ", ".join(member.value for member in kind)
+            raise ConfigError(f"{where}.{key}: must be one of {known}")
+        return str(value)
+
+    bits = table.get("status_bits", {})
+    commands = table.get("commands", {})
+    if not isinstance(bits, dict) or not all(type(v) is int and 0 <= v < 32 for v in bits.values()):
+        raise ConfigError(f"{where}.status_bits: must map flags to bit numbers 0-31")
+    if not isinstance(commands, dict):
+        raise ConfigError(f"{where}.commands: must map codes to zero, tare or clear-tare")
+    try:
+        codes = {int(code): Command(action) for code, action in commands.items()}
+    except ValueError:
+        raise ConfigError(f"{where}.commands: must map codes to zero, tare or clear-tare") from None
+    name = table.get("name", "custom")
+    decimals = table.get("decimals", 0)
+    status_words = table.get("status_words", 1)
+    if not isinstance(name, str) or type(decimals) is not int or type(status_words) is not int:
+        raise ConfigError(f"{where}: name must be text, decimals and status_words integers")
+    gross = address("gross", required=True)
+    assert gross is not None
+    return RegisterMap(
+        name=name,
+        area=Area(choice("area", Area, "holding")),
+        gross=gross,
+        net=address("net"),
+        tare=address("tare"),
+        displayed=address("displayed"),
+        value_type=ValueType(choice("type", ValueType, "int32")),
+        word_order=WordOrder(choice("word_order", WordOrder, "big")),
+        decimals=decimals,
+        status=address("status") or 0,
+        status_words=status_words,
+        status_bits=dict(bits),
+        errors=address("errors"),
+        division=address("division"),
+        calibration=address("calibration"),
+        command=address("command") or 0,
+        commands=codes,
+    )
+
+
 def encode_value(kg: float, value_type: ValueType, word_order: WordOrder) -> list[int]:
     """One value as registers; integers saturate at their type's range instead of wrapping."""
     if value_type is ValueType.FLOAT32:

@@ -11,6 +11,7 @@ import logging
 import math
 import signal
 import sys
+import tomllib
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -37,7 +38,7 @@ from firmware_sim.lane_config import (
     TruckPlan,
 )
 from firmware_sim.lane_control import LaneController
-from firmware_sim.modbus_map import PRESETS
+from firmware_sim.modbus_map import PRESETS, RegisterMap, map_from_table
 from firmware_sim.model import Deck, Scene, Truck, TruckKind
 from firmware_sim.ports import PtyPort, TcpPort, check_link, parse_host_port
 from firmware_sim.protocols.xk3190 import DigitOrder
@@ -506,6 +507,12 @@ def _with_lane_options(func: Callable[..., None]) -> Callable[..., None]:
     show_default=True,
     help="Register map (PROTOCOLS.md §4).",
 )
+@click.option(
+    "--map",
+    "map_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A vendor's register map as TOML (see docs/hardware-testing.md); replaces --preset.",
+)
 @_with_port_options
 @click.option("--unit-id", default=2, show_default=True, help="Modbus unit (device) id.")
 @click.option("--division", default=10, show_default=True, help="Division e in kg.")
@@ -514,6 +521,7 @@ def _with_lane_options(func: Callable[..., None]) -> Callable[..., None]:
 @_with_lane_options
 def modbus(
     preset: str,
+    map_file: Path | None,
     pty: bool,
     link: str | None,
     tcp: str | None,
@@ -532,21 +540,28 @@ def modbus(
     _setup_logging(verbose)
     try:
         port = _port(pty, link, tcp)
+        regmap = PRESETS[preset] if map_file is None else _read_map(map_file)
         config = LaneConfig(
             deck=Deck(capacity_kg=capacity, division_kg=division, noise_kg=noise),
             seed=seed,
-            transmitter=TransmitterConfig(
-                regmap=PRESETS[preset], unit_id=unit_id, division_kg=division
-            ),
+            transmitter=TransmitterConfig(regmap=regmap, unit_id=unit_id, division_kg=division),
             trucks=_plans(trucks, stand),
         )
     except SimError as exc:
         _fail(exc)
 
     def describe(lane: LaneSimulator, url: str) -> dict[str, object]:
-        return {"preset": preset, "unit": unit_id, **_line_fields(lane), "control": url}
+        return {"preset": regmap.name, "unit": unit_id, **_line_fields(lane), "control": url}
 
     _serve_lane(config, [(port, [TRANSMITTER])], baud=baud, control=control, describe=describe)
+
+
+def _read_map(path: Path) -> RegisterMap:
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return map_from_table(table, where=str(path))
 
 
 @sim.command(cls=_OneLine)

@@ -6,7 +6,11 @@ serial clients over a real TCP port and a real pty, HTTP for the control interfa
 
 from __future__ import annotations
 
+import struct
+import subprocess
+import sys
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -16,6 +20,7 @@ import pytest
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 
+from firmware_sim.errors import ConfigError
 from firmware_sim.lane_config import (
     IO,
     TRANSMITTER,
@@ -24,7 +29,7 @@ from firmware_sim.lane_config import (
     TransmitterConfig,
     TruckPlan,
 )
-from firmware_sim.modbus_map import PRESETS
+from firmware_sim.modbus_map import PRESETS, map_from_table
 from firmware_sim.model import Deck, Truck
 from firmware_sim.ports import PtyPort, TcpPort
 from tests.firmware_sim.lane_thread import run_lane
@@ -231,3 +236,64 @@ def test_tcp_gateway_answers_0b_for_a_unit_it_does_not_have() -> None:
         reply = client.read_holding_registers(2, count=2, device_id=9)
         assert reply.isError()
         assert reply.exception_code == 0x0B
+
+
+def test_a_vendor_map_from_toml_float32_little_endian_input_registers() -> None:
+    table = tomllib.loads(
+        """
+        name = "vendor-x"
+        area = "input"
+        gross = 100
+        net = 102
+        type = "float32"
+        word_order = "little"
+        status = 110
+        status_bits = { motion = 3 }
+        command = 200
+        commands = { 7 = "tare" }
+        """
+    )
+    regmap = map_from_table(table, where="vendor-x.toml")
+    config = LaneConfig(
+        deck=Deck(noise_kg=0.0), transmitter=TransmitterConfig(regmap=regmap), trucks=(STANDING,)
+    )
+    port = TcpPort(host="127.0.0.1", port=0)
+    with run_lane(config, [(port, [TRANSMITTER])]), client_for(port) as client:
+        regs = client.read_input_registers(100, count=4, device_id=2).registers
+        low, high = regs[0], regs[1]  # little word order: low word first
+        assert struct.unpack(">f", struct.pack(">HH", high, low))[0] == 49_000.0
+        assert client.read_input_registers(0, count=2, device_id=2).exception_code == 2
+        assert not client.write_register(200, 7, device_id=2).isError()  # tare
+        regs = client.read_input_registers(102, count=2, device_id=2).registers
+        assert struct.unpack(">f", struct.pack(">HH", regs[1], regs[0]))[0] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({}, "gross"),
+        ({"gross": 2, "type": "int64"}, "vendor.toml.type"),
+        ({"gross": 2, "colour": "red"}, "unknown key"),
+        ({"gross": 2, "commands": {"1": "explode"}}, "commands"),
+        ({"gross": -1}, "gross"),
+        ({"gross": 2, "net": 3}, "overlap"),
+    ],
+)
+def test_bad_vendor_maps_are_refused_naming_the_key(table: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        map_from_table(table, where="vendor.toml")
+
+
+def test_a_bad_map_file_is_one_line_from_the_cli(tmp_path: Path) -> None:
+    bad = tmp_path / "vendor.toml"
+    bad.write_text('gross = 2\ntype = "int64"\n')
+    coalgate = Path(sys.executable).parent / "coalgate"
+    result = subprocess.run(
+        [str(coalgate), "sim", "modbus", "--map", str(bad), "--tcp", "127.0.0.1:0"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1
+    assert "vendor.toml.type" in errors[0]
+    assert "Traceback" not in result.stderr
