@@ -50,6 +50,24 @@ class IoMap:
                 raise ConfigError(f"IO map channels must be distinct and 0-{CHANNELS - 1}")
 
 
+def io_map_from_text(text: str) -> IoMap:
+    """An IO map from ``signal=channel`` pairs, e.g. ``exit=5,barrier_up=6``; unnamed signals
+    keep the default map of PROTOCOLS.md §4."""
+    values: dict[str, int] = {}
+    known = set(IoMap.__dataclass_fields__)
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        name, sep, number = part.partition("=")
+        name = name.strip()
+        if not sep or name not in known or not number.strip().isdigit():
+            raise ConfigError(
+                f"IO map {part!r}: write signal=channel with a signal among "
+                f"{', '.join(sorted(known))}",
+                option="io-map",
+            )
+        values[name] = int(number)
+    return IoMap(**values)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Barrier:
     """The exit barrier; position 0.0 = down, 1.0 = up; changes are computed from times."""

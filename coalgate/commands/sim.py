@@ -26,7 +26,7 @@ from firmware_sim.control import Controller, ControlServer
 from firmware_sim.display import Display, Unit
 from firmware_sim.errors import ConfigError, SimError
 from firmware_sim.indicator import IndicatorConfig, IndicatorState, Protocol
-from firmware_sim.io_module import Barrier, BarrierMode
+from firmware_sim.io_module import Barrier, BarrierMode, io_map_from_text
 from firmware_sim.lane import LaneSimulator
 from firmware_sim.lane_config import (
     IO,
@@ -577,6 +577,12 @@ def _read_map(path: Path) -> RegisterMap:
 @click.option(
     "--auto-barrier", is_flag=True, help="Raise the barrier for leaving trucks (no controller)."
 )
+@click.option(
+    "--io-map",
+    "io_map",
+    default="",
+    help="Channels other than PROTOCOLS.md §4's default, e.g. 'exit=5,barrier_up=6'.",
+)
 @_with_lane_options
 def io(
     pty: bool,
@@ -585,6 +591,7 @@ def io(
     unit_id: int,
     barrier: str,
     auto_barrier: bool,
+    io_map: str,
     baud: int,
     trucks: tuple[str, ...],
     stand: float,
@@ -599,7 +606,11 @@ def io(
         config = LaneConfig(
             seed=seed,
             auto_barrier=auto_barrier,
-            io=IoConfig(unit_id=unit_id, barrier=Barrier(mode=BarrierMode(barrier))),
+            io=IoConfig(
+                unit_id=unit_id,
+                barrier=Barrier(mode=BarrierMode(barrier)),
+                io_map=io_map_from_text(io_map),
+            ),
             trucks=_plans(trucks, stand),
         )
     except SimError as exc:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import time
 from contextlib import closing
 
+import pytest
 from pymodbus.client import ModbusTcpClient
 
+from firmware_sim.errors import ConfigError
 from firmware_sim.io_module import (
     Barrier,
     Beams,
@@ -18,6 +20,7 @@ from firmware_sim.io_module import (
     IoState,
     break_through,
     inputs,
+    io_map_from_text,
     write_coils,
 )
 from firmware_sim.io_module import tick as io_tick
@@ -109,3 +112,19 @@ def test_a_forced_barrier_shows_on_the_exit_beam() -> None:
         assert through, "the truck passed the exit beam"
         assert not any(s[UP] for s in seen), "the limit switch never confirmed a raise"
         assert running.call("GET /state")[1]["io"]["barrier"]["broken"]
+
+
+def test_io_map_from_text_moves_only_the_named_signals() -> None:
+    io_map = io_map_from_text("exit=5, barrier_up=6")
+    assert (io_map.exit, io_map.barrier_up, io_map.entry, io_map.barrier) == (5, 6, 0, 0)
+    assert io_map_from_text("") == IoMap()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("door=3", "signal=channel"), ("exit", "signal=channel"), ("exit=-1", "signal=channel"),
+     ("exit=0", "distinct"), ("exit=99", "distinct")],
+)  # fmt: skip
+def test_bad_io_maps_are_refused(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        io_map_from_text(text)
