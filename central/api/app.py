@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from central.api import errors, routes_records, routes_registry, routes_tickets
+from central.api import errors, routes_records, routes_registry, routes_sightings, routes_tickets
 from central.api.context import ApiContext
 from central.config import Settings
 from central.ingest.worker import wall_ms
@@ -67,4 +67,5 @@ def create_app(
     app.include_router(routes_registry.router)
     app.include_router(routes_records.router)
     app.include_router(routes_tickets.router)
+    app.include_router(routes_sightings.router)
     return app

@@ -30,11 +30,12 @@ class Principal:
     role: TokenRole
     enterprise: str | None
     device: str | None
+    checkpoint: str | None = None
 
     @property
     def actor(self) -> str:
         """How the audit trail names this caller."""
-        scope = self.enterprise or self.device
+        scope = self.enterprise or self.device or self.checkpoint
         return (
             f"api:{self.role}:{scope}#{self.token_id}"
             if scope
@@ -58,7 +59,11 @@ def allow(*roles: TokenRole) -> Any:
         if token.role not in allowed:
             raise forbidden(f"the {token.role} role may not call this route")
         return Principal(
-            token_id=token.id, role=token.role, enterprise=token.enterprise, device=token.device
+            token_id=token.id,
+            role=token.role,
+            enterprise=token.enterprise,
+            device=token.device,
+            checkpoint=token.checkpoint,
         )
 
     return Depends(principal)

@@ -46,5 +46,15 @@ class VerifyBody(_Body):
     qr: Annotated[str, Field(min_length=1, max_length=8192)]
 
 
+class SightingBody(_Body):
+    """What a checkpoint officer saw: a ticket or receipt QR text, a plate typed by hand, or
+    both (the plate read off the truck then names the sighting); ``seen_at`` is the officer's
+    device clock (UTC ms; central's clock if absent)."""
+
+    qr: Annotated[str | None, Field(min_length=1, max_length=8192)] = None
+    plate: Annotated[Text | None, Field(min_length=1, max_length=32)] = None
+    seen_at: Annotated[int | None, Field(ge=0, le=2**62)] = None
+
+
 class AckBody(_Body):
     note: Annotated[Text, Field(max_length=1000)] = ""

@@ -32,14 +32,15 @@ def create_token(
     role: TokenRole,
     enterprise: str | None = None,
     device: str | None = None,
+    checkpoint: str | None = None,
     actor: str,
     now_ms: int,
 ) -> tuple[str, ApiToken]:
     """A new token (the text, to show once) and its stored row. Audited by the store."""
     token = new_token()
     stored = store.add_token(
-        digest=digest(token), role=role, enterprise=enterprise, device=device, actor=actor,
-        at=now_ms,
+        digest=digest(token), role=role, enterprise=enterprise, device=device,
+        checkpoint=checkpoint, actor=actor, at=now_ms,
     )  # fmt: skip
     return token, stored
 

@@ -1,4 +1,5 @@
-"""``POST /api/v1/tickets/verify``: what a checkpoint learns from a QR text.
+"""``POST /api/v1/tickets/verify`` (and ``POST /api/v1/sightings``, through
+:func:`verify_qr`): what a checkpoint learns from a QR text.
 
 First what verifies *offline*, exactly as a checkpoint without network would check it (wire's
 own verifiers under central's key set), then the *online* state central holds: the ticket's
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from central.api.errors import invalid
 from central.api.views import OfflineChecks, OnlineState, Verification
 from central.errors import NotFoundError
 from central.keyring import Keyring
 from central.store.base import Store
 from wire.errors import ExpiredError, IssuerError, ReceiptError, WireError
 from wire.receipts import split_receipt, verify_receipt
+from wire.records import record_id
 from wire.tickets import Ticket, decode_ticket, ticket_from_qr, verify_ticket
 
 TICKET_PREFIX = "CT1:"
@@ -47,7 +50,13 @@ def _claims(ticket: Ticket | None) -> dict[str, Any] | None:
 
 
 def _failed(
-    kind: str, exc: WireError, checks: OfflineChecks, ticket: Ticket | None, online: OnlineState
+    kind: str,
+    exc: WireError,
+    checks: OfflineChecks,
+    ticket: Ticket | None,
+    online: OnlineState,
+    *,
+    record: bytes | None = None,
 ) -> Verification:
     return {
         "kind": kind,
@@ -57,6 +66,7 @@ def _failed(
         "checks": checks,
         "ticket": _claims(ticket),
         "net_kg": None,
+        "record": None if record is None else record.hex(),
         "online": online,
     }
 
@@ -85,6 +95,7 @@ def verify_ticket_qr(
         "checks": checks,
         "ticket": _claims(ticket),
         "net_kg": None,
+        "record": None,
         "online": _online(store, ticket.cti),
     }
 
@@ -92,8 +103,10 @@ def verify_ticket_qr(
 def verify_receipt_qr(store: Store, keyring: Keyring, text: str, *, issuer: str) -> Verification:
     checks: OfflineChecks = {"signature": False, "loadable": None, "certified_device": None}
     shown: Ticket | None = None
+    record: bytes | None = None
     try:
-        ticket_raw, _record, _certificate = split_receipt(text)
+        ticket_raw, record_raw, _certificate = split_receipt(text)
+        record = record_id(record_raw)
         shown = decode_ticket(ticket_raw)
     except WireError:
         pass  # verify_receipt below raises the same error, typed
@@ -104,14 +117,14 @@ def verify_receipt_qr(store: Store, keyring: Keyring, text: str, *, issuer: str)
         checks["signature"] = True
         checks["certified_device"] = exc.check not in _DEVICE_CHECKS
         checks["loadable"] = exc.check != "deadline"
-        return _failed("receipt", exc, checks, shown, _online(store, cti))
+        return _failed("receipt", exc, checks, shown, _online(store, cti), record=record)
     except WireError as exc:
         checks["signature"] = isinstance(exc, ExpiredError)
-        return _failed("receipt", exc, checks, shown, _online(store, cti))
+        return _failed("receipt", exc, checks, shown, _online(store, cti), record=record)
     checks = {"signature": True, "loadable": True, "certified_device": True}
     if receipt.ticket.iss != issuer:
         wrong = IssuerError(f"ticket issued by {receipt.ticket.iss!r}, expected {issuer!r}")
-        return _failed("receipt", wrong, checks, shown, _online(store, cti))
+        return _failed("receipt", wrong, checks, shown, _online(store, cti), record=record)
     online = _online(store, receipt.ticket.cti)
     try:
         device = store.get_device(receipt.certificate.device)
@@ -129,5 +142,19 @@ def verify_receipt_qr(store: Store, keyring: Keyring, text: str, *, issuer: str)
         "checks": checks,
         "ticket": _claims(receipt.ticket),
         "net_kg": receipt.weighing.net_kg,
+        "record": receipt.record.id.hex(),
         "online": online,
     }
+
+
+def verify_qr(
+    store: Store, keyring: Keyring, text: str, *, issuer: str, now_ms: int
+) -> Verification:
+    """A ticket (``CT1:``) or receipt (``CR1:``) QR text, verified as above; any other text
+    is a 422 naming the ``qr`` field."""
+    text = text.strip()
+    if text.startswith(TICKET_PREFIX):
+        return verify_ticket_qr(store, keyring, text, issuer=issuer, now_ms=now_ms)
+    if text.startswith(RECEIPT_PREFIX):
+        return verify_receipt_qr(store, keyring, text, issuer=issuer)
+    raise invalid("qr", f"must start with {TICKET_PREFIX} or {RECEIPT_PREFIX}")

@@ -14,6 +14,7 @@ from central.store.model import (
     Device,
     DeviceStatus,
     QuarantineEntry,
+    Sighting,
     Site,
     StoredRecord,
     StoredTicket,
@@ -169,7 +170,32 @@ class Verification(TypedDict):
     checks: OfflineChecks
     ticket: dict[str, Any] | None  # the ticket's claims (cti as hex)
     net_kg: int | None  # receipt: the net loaded
+    record: str | None  # receipt: the weighing record's id (hex)
     online: OnlineState
+
+
+class SightingView(TypedDict):
+    id: int
+    checkpoint: str
+    kind: str  # ticket / receipt (a QR was scanned) / manual (a plate was typed)
+    cti: str | None
+    plate: str | None  # normalised: typed, or the ticket's
+    seen_at: int  # the officer's device clock (ms)
+    recorded_at: int  # central's clock (ms)
+    valid: bool | None  # the QR verified offline; null for a manual plate
+    reason: str | None  # the first failed check's code
+    ticket_state: str | None  # the ticket's state at central when recorded
+    record: str | None  # receipt: the weighing record's id (hex)
+
+
+class SightingPage(TypedDict):
+    items: list[SightingView]
+    next: int | None  # pass as ?after= for the next page; null at the end
+
+
+class Sighted(TypedDict):
+    sighting: SightingView
+    verification: Verification | None  # as POST /api/v1/tickets/verify; null if manual
 
 
 def record_view(record: StoredRecord) -> RecordView:
@@ -273,4 +299,20 @@ def ticket_view(ticket: StoredTicket) -> TicketView:
         "closed_at": ticket.closed_at,
         "revoked_at": ticket.revoked_at,
         "expired_at": ticket.expired_at,
+    }
+
+
+def sighting_view(sighting: Sighting) -> SightingView:
+    return {
+        "id": sighting.id or 0,
+        "checkpoint": sighting.checkpoint,
+        "kind": sighting.kind,
+        "cti": None if sighting.cti is None else sighting.cti.hex(),
+        "plate": sighting.plate,
+        "seen_at": sighting.seen_at,
+        "recorded_at": sighting.recorded_at,
+        "valid": sighting.valid,
+        "reason": sighting.reason,
+        "ticket_state": sighting.ticket_state,
+        "record": None if sighting.record_id is None else sighting.record_id.hex(),
     }

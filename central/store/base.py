@@ -46,6 +46,8 @@ from central.store.model import (
     QuarantineEntry,
     QuarantineItem,
     RecordQuery,
+    Sighting,
+    SightingQuery,
     Site,
     StoredRecord,
     StoredTicket,
@@ -210,13 +212,15 @@ class Store(Protocol):
         role: TokenRole,
         enterprise: str | None = None,
         device: str | None = None,
+        checkpoint: str | None = None,
         actor: str,
         at: int,
     ) -> ApiToken:
         """Store a bearer token by its SHA-256 ``digest`` (never the token). ``enterprise``
         is required for, and only for, the ``enterprise`` role (``NotFoundError`` if it does
-        not exist); ``device`` likewise for the ``device`` role (it may be enrolled later);
-        ``RegistryError`` otherwise, ``ConflictError`` for a digest in use. Audited
+        not exist); ``checkpoint`` likewise for the ``checkpoint`` role (``NotFoundError`` if
+        it is not registered); ``device`` likewise for the ``device`` role (it may be enrolled
+        later); ``RegistryError`` otherwise, ``ConflictError`` for a digest in use. Audited
         (``token.create``, without the digest)."""
 
     def token_by_digest(self, digest: bytes) -> ApiToken | None:
@@ -243,3 +247,16 @@ class Store(Protocol):
         """Stored records of every device matching ``query`` (see :class:`RecordQuery`),
         ascending by (``received_at``, ``record_id``) after ``query.after``, at most
         ``query.limit``. Equivocating versions are not included."""
+
+    # --- sightings (operational data: not audited) -------------------------------------------
+    def add_sighting(self, value: Sighting) -> Sighting:
+        """Store a checkpoint's sighting (``value.id`` is ignored) and return it with its id;
+        ids ascend in insertion order. ``NotFoundError`` if its checkpoint or token does not
+        exist; ``StoreError`` for a malformed value (a cti not of 16 bytes, a record id not of
+        32, a QR sighting without a verdict or a manual one with one). Sightings are
+        operational data, many a day per checkpoint, not changes to the registry: they are
+        not written to the audit trail (the row itself names the token that recorded it)."""
+
+    def find_sightings(self, query: SightingQuery) -> list[Sighting]:
+        """Sightings matching ``query`` (see :class:`SightingQuery`) with id > ``query.after``,
+        ascending by id, at most ``query.limit`` (``StoreError`` below 1)."""

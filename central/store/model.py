@@ -256,7 +256,8 @@ TOKEN_ROLES: tuple[TokenRole, ...] = (
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApiToken:
     """A bearer token as stored: its SHA-256 only, never the token. ``enterprise`` is set for
-    (and only for) the ``enterprise`` role, ``device`` for the ``device`` role."""
+    (and only for) the ``enterprise`` role, ``device`` for the ``device`` role, ``checkpoint``
+    for the ``checkpoint`` role (tokens made before migration 0007 name none)."""
 
     id: int
     digest: bytes
@@ -265,6 +266,7 @@ class ApiToken:
     device: str | None
     created_at: int
     revoked_at: int | None = None
+    checkpoint: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -301,4 +303,43 @@ class RecordQuery:
     since: int | None = None
     until: int | None = None
     after: RecordCursor | None = None
+    limit: int = 100
+
+
+# --- sightings --------------------------------------------------------------------------------
+
+SightingKind = Literal["ticket", "receipt", "manual"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sighting:
+    """A truck seen at a checkpoint: what its officer scanned (a ticket or receipt QR) or typed
+    (a plate), and the verdict at that moment. ``valid`` is whether the QR verified offline
+    (``None`` for a manual plate), ``reason`` the first failed check, ``ticket_state`` the
+    ticket's state at central when recorded (``None`` if unknown), ``record_id`` a receipt's
+    weighing record. ``seen_at`` is the officer's device clock, ``recorded_at`` central's."""
+
+    checkpoint: str
+    token: int
+    kind: SightingKind
+    cti: bytes | None
+    plate: str | None
+    seen_at: int
+    recorded_at: int
+    valid: bool | None = None
+    reason: str | None = None
+    ticket_state: TicketState | None = None
+    record_id: bytes | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SightingQuery:
+    """Filters of :meth:`Store.find_sightings`; every one given must match. ``after`` is a
+    sighting id (the cursor: ids ascend)."""
+
+    checkpoint: str | None = None
+    cti: bytes | None = None
+    plate: str | None = None
+    after: int = 0
     limit: int = 100

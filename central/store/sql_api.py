@@ -1,18 +1,35 @@
 """The part of the portable store that serves the HTTP API: bearer tokens, alarm
-acknowledgements and record queries across devices (see :mod:`central.store.base`)."""
+acknowledgements, record queries across devices and checkpoint sightings (see
+:mod:`central.store.base`)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 from central.errors import ConflictError, NotFoundError, RegistryError, StoreError
-from central.store.model import AlarmAck, ApiToken, RecordQuery, StoredRecord, TokenRole
+from central.store.model import (
+    AlarmAck,
+    ApiToken,
+    RecordQuery,
+    Sighting,
+    SightingQuery,
+    StoredRecord,
+    TokenRole,
+)
 from central.store.sql_base import Row, SqlBase, TxT
 
-_ACCESS_ROW = "SELECT id, digest, role, enterprise, device, created_at, revoked_at FROM api_tokens"
+_ACCESS_ROW = (
+    "SELECT id, digest, role, enterprise, device, created_at, revoked_at, checkpoint"
+    " FROM api_tokens"
+)
 _ACK_ROW = "SELECT alarm_id, at, actor, note FROM alarm_acks"
 _RECORD = "SELECT raw, record_id, device, site, seq, ts, type, received_at FROM records AS r"
+_SIGHTING = (
+    "SELECT id, checkpoint, token, kind, cti, plate, seen_at, recorded_at, valid, reason,"
+    " ticket_state, record_id FROM sightings"
+)
 _WEIGHING = "EXISTS (SELECT 1 FROM weighings AS w WHERE w.device = r.device AND w.seq = r.seq"
 
 
@@ -25,6 +42,28 @@ def _token(row: Row) -> ApiToken:
         device=row[4],
         created_at=row[5],
         revoked_at=row[6],
+        checkpoint=row[7],
+    )
+
+
+def _bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
+def _sighting(row: Row) -> Sighting:
+    return Sighting(
+        id=int(row[0]),
+        checkpoint=row[1],
+        token=int(row[2]),
+        kind=row[3],
+        cti=_bytes(row[4]),
+        plate=row[5],
+        seen_at=row[6],
+        recorded_at=row[7],
+        valid=None if row[8] is None else bool(row[8]),
+        reason=row[9],
+        ticket_state=row[10],
+        record_id=_bytes(row[11]),
     )
 
 
@@ -58,6 +97,7 @@ class ApiSql(SqlBase[TxT]):
         role: TokenRole,
         enterprise: str | None = None,
         device: str | None = None,
+        checkpoint: str | None = None,
         actor: str,
         at: int,
     ) -> ApiToken:
@@ -65,6 +105,8 @@ class ApiSql(SqlBase[TxT]):
             raise RegistryError("an enterprise token, and only one, names its enterprise")
         if (role == "device") != (device is not None):
             raise RegistryError("a device token, and only one, names its device")
+        if (role == "checkpoint") != (checkpoint is not None):
+            raise RegistryError("a checkpoint token, and only one, names its checkpoint")
 
         def work(tx: TxT) -> ApiToken:
             if enterprise is not None and (
@@ -73,10 +115,16 @@ class ApiSql(SqlBase[TxT]):
                 raise NotFoundError(
                     f"no enterprise {enterprise!r}", kind="enterprise", key=enterprise
                 )
+            if checkpoint is not None and (
+                tx.one("SELECT 1 FROM checkpoints WHERE id = ?", (checkpoint,)) is None
+            ):
+                raise NotFoundError(
+                    f"no checkpoint {checkpoint!r}", kind="checkpoint", key=checkpoint
+                )
             row = tx.one(
-                "INSERT INTO api_tokens (digest, role, enterprise, device, created_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
-                (digest, role, enterprise, device, at),
+                "INSERT INTO api_tokens (digest, role, enterprise, device, checkpoint, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+                (digest, role, enterprise, device, checkpoint, at),
             )
             if row is None:
                 raise ConflictError("this token exists already", kind="token", key=role)
@@ -86,10 +134,12 @@ class ApiSql(SqlBase[TxT]):
                 role=role,
                 enterprise=enterprise,
                 device=device,
+                checkpoint=checkpoint,
                 created_at=at,
             )
             detail: dict[str, Any] = {"id": token.id, "role": role}
-            detail |= {k: v for k, v in (("enterprise", enterprise), ("device", device)) if v}
+            scope = (("enterprise", enterprise), ("device", device), ("checkpoint", checkpoint))
+            detail |= {k: v for k, v in scope if v}
             self._audit(tx, at=at, actor=actor, action="token.create", detail=detail)
             return token
 
@@ -111,7 +161,7 @@ class ApiSql(SqlBase[TxT]):
                 return _token(row)
             tx.run("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", (at, token_id))
             self._audit(tx, at=at, actor=actor, action="token.revoke", detail={"id": token_id})
-            return _token((*row[:6], at))
+            return _token((*row[:6], at, *row[7:]))
 
         return self._write(work)
 
@@ -189,3 +239,60 @@ class ApiSql(SqlBase[TxT]):
         sql += " ORDER BY r.received_at, r.record_id LIMIT ?"
         params.append(query.limit)
         return [_record(r) for r in self._read(lambda tx: tx.rows(sql, params))]
+
+    # --- sightings --------------------------------------------------------------------------
+    def add_sighting(self, value: Sighting) -> Sighting:
+        if value.cti is not None and len(value.cti) != 16:
+            raise StoreError(f"a cti has 16 bytes, not {len(value.cti)}")
+        if value.record_id is not None and len(value.record_id) != 32:
+            raise StoreError(f"a record id has 32 bytes, not {len(value.record_id)}")
+        if (value.kind == "manual") != (value.valid is None):
+            raise StoreError("a QR sighting has a verdict (valid), a manual one has none")
+
+        def work(tx: TxT) -> Sighting:
+            if tx.one("SELECT 1 FROM checkpoints WHERE id = ?", (value.checkpoint,)) is None:
+                raise NotFoundError(
+                    f"no checkpoint {value.checkpoint!r}", kind="checkpoint", key=value.checkpoint
+                )
+            if tx.one("SELECT 1 FROM api_tokens WHERE id = ?", (value.token,)) is None:
+                raise NotFoundError(f"no token {value.token}", kind="token", key=str(value.token))
+            row = tx.one(
+                "INSERT INTO sightings (checkpoint, token, kind, cti, plate, seen_at,"
+                " recorded_at, valid, reason, ticket_state, record_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    value.checkpoint,
+                    value.token,
+                    value.kind,
+                    value.cti,
+                    value.plate,
+                    value.seen_at,
+                    value.recorded_at,
+                    value.valid,
+                    value.reason,
+                    value.ticket_state,
+                    value.record_id,
+                ),
+            )
+            if row is None:
+                raise StoreError("INSERT INTO sightings … RETURNING id returned no row")
+            return dataclasses.replace(value, id=int(row[0]))
+
+        return self._write(work)
+
+    def find_sightings(self, query: SightingQuery) -> list[Sighting]:
+        if query.limit < 1:
+            raise StoreError(f"limit must be at least 1, not {query.limit}")
+        where = ["id > ?"]
+        params: list[Any] = [query.after]
+        for column, value in (
+            ("checkpoint", query.checkpoint),
+            ("cti", query.cti),
+            ("plate", query.plate),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = f"{_SIGHTING} WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
+        params.append(query.limit)
+        return [_sighting(r) for r in self._read(lambda tx: tx.rows(sql, params))]

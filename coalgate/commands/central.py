@@ -483,18 +483,23 @@ def token() -> None:
 @click.option("--role", required=True, type=click.Choice(TOKEN_ROLES))
 @click.option("--enterprise", help="The enterprise an enterprise token acts for.")
 @click.option("--device", help="The device id a device token may enroll.")
-def token_create(role: str, enterprise: str | None, device: str | None) -> None:
+@click.option("--checkpoint", help="The registered checkpoint a checkpoint token records for.")
+def token_create(
+    role: str, enterprise: str | None, device: str | None, checkpoint: str | None
+) -> None:
     """Create a token and print it once (only its SHA-256 is stored)."""
     if (role == "enterprise") != (enterprise is not None):
         raise click.UsageError("--enterprise goes with --role enterprise, and only with it")
     if (role == "device") != (device is not None):
         raise click.UsageError("--device goes with --role device, and only with it")
+    if (role == "checkpoint") != (checkpoint is not None):
+        raise click.UsageError("--checkpoint goes with --role checkpoint, and only with it")
     if device is not None:
         check_device_id(device, field="--device")
     with _store(_settings()) as store:
         text, stored = create_token(
             store, role=cast(TokenRole, role), enterprise=enterprise, device=device,
-            actor=_actor(), now_ms=_now_ms(),
+            checkpoint=checkpoint, actor=_actor(), now_ms=_now_ms(),
         )  # fmt: skip
     click.echo(f"token {stored.id} ({role}); keep it now, it is not shown again:", err=True)
     click.echo(text)
@@ -506,7 +511,7 @@ def token_list() -> None:
     with _store(_settings()) as store:
         tokens = store.list_tokens()
     for t in tokens:
-        scope = t.enterprise or t.device or "-"
+        scope = t.enterprise or t.device or t.checkpoint or "-"
         state = "active" if t.revoked_at is None else f"revoked {t.revoked_at}"
         click.echo(f"{t.id}  {t.role:<10}  {scope}  created {t.created_at}  {state}")
 

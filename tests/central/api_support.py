@@ -36,6 +36,8 @@ NOW = T0 + 2 * HOUR  # the API's clock
 OTHER_ENTERPRISE = "zz-other-c"
 OTHER_SITE = "zz-works-c"
 NEW_DEVICE = "yl-mine-a-gate-9"  # the device token's own id, not enrolled yet
+CHECKPOINT = "cp-yulin-north"  # the checkpoint token's checkpoint
+OTHER_CHECKPOINT = "cp-shenmu-south"
 
 __all__ = ["TestClient"]
 
@@ -47,7 +49,8 @@ def settings(tmp_path: Path) -> Settings:
 @dataclass
 class World:
     """Seller ``sx-coal-a`` (mine ``yl-mine-a``) sold a ticket to ``mg-metal-b``; the mine's
-    gate loaded the truck and raised an escape alarm; a third enterprise owns nothing of it."""
+    gate loaded the truck and raised an escape alarm; a third enterprise owns nothing of it.
+    Two checkpoints are registered, each with its own checkpoint token."""
 
     store: Store
     region: Region
@@ -81,11 +84,17 @@ class World:
 
 
 def token(
-    store: Store, role: TokenRole, *, enterprise: str | None = None, device: str | None = None
+    store: Store,
+    role: TokenRole,
+    *,
+    enterprise: str | None = None,
+    device: str | None = None,
+    checkpoint: str | None = None,
 ) -> str:
     text, _ = create_token(
-        store, role=role, enterprise=enterprise, device=device, actor="test", now_ms=T0
-    )
+        store, role=role, enterprise=enterprise, device=device, checkpoint=checkpoint,
+        actor="test", now_ms=T0,
+    )  # fmt: skip
     return text
 
 
@@ -94,6 +103,8 @@ def build_world(store: Store) -> World:
     other = b.enterprise(OTHER_ENTERPRISE, credit_code="91610800MA6YL00003")
     store.add_enterprise(other, actor="test", at=T0)
     store.add_site(b.site(OTHER_SITE, OTHER_ENTERPRISE), actor="test", at=T0)
+    store.add_checkpoint(b.checkpoint(CHECKPOINT), actor="test", at=T0)
+    store.add_checkpoint(b.checkpoint(OTHER_CHECKPOINT), actor="test", at=T0)
     issued = service.issue(
         store, KEYRING, b.ticket_request(), issuer=ISSUER, now_ms=T0, actor="test"
     )
@@ -109,7 +120,8 @@ def build_world(store: Store) -> World:
     world.tokens = {
         "regulator": token(store, "regulator"),
         "admin": token(store, "admin"),
-        "checkpoint": token(store, "checkpoint"),
+        "checkpoint": token(store, "checkpoint", checkpoint=CHECKPOINT),
+        "other_checkpoint": token(store, "checkpoint", checkpoint=OTHER_CHECKPOINT),
         "platform": token(store, "platform"),
         "enterprise": token(store, "enterprise", enterprise=b.ENTERPRISE),
         "buyer": token(store, "enterprise", enterprise=b.BUYER),

@@ -42,6 +42,8 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/tickets/{cti}"): frozenset({"regulator", "enterprise"}),
     ("POST", "/api/v1/tickets/{cti}/revoke"): frozenset({"admin", "enterprise"}),
     ("POST", "/api/v1/tickets/verify"): frozenset({"checkpoint", "regulator"}),
+    ("POST", "/api/v1/sightings"): frozenset({"checkpoint"}),
+    ("GET", "/api/v1/sightings"): frozenset({"regulator", "checkpoint"}),
 }
 
 Request = tuple[str, dict[str, Any], Any]  # path, query, JSON body
@@ -83,6 +85,8 @@ REQUESTS: dict[tuple[str, str], Callable[[World], Request]] = {
         f"/api/v1/tickets/{w.cti}/revoke", {}, None
     ),
     ("POST", "/api/v1/tickets/verify"): lambda w: ("/api/v1/tickets/verify", {}, {"qr": w.qr()}),
+    ("POST", "/api/v1/sightings"): lambda w: ("/api/v1/sightings", {}, {"qr": w.qr()}),
+    ("GET", "/api/v1/sightings"): lambda w: ("/api/v1/sightings", {}, None),
 }  # fmt: skip
 
 # … and the requests another enterprise's (or device's) token must be refused, per route.

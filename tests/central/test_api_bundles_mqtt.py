@@ -16,7 +16,7 @@ from central.store.sqlite import SqliteStore
 from central.ticketing.bundles import BundlePublisher
 from tests.central import builders as b
 from tests.central.api_support import KEYRING, NOW, TestClient, make_app, token
-from tests.central.builders import Region
+from tests.central.builders import T0, Region
 from tests.central.test_bundles_mqtt import BundleEdge
 from tests.conftest import Mosquitto
 
@@ -50,7 +50,10 @@ def test_a_ticket_requested_through_the_api_reaches_the_destination_gate(
 ) -> None:
     region = Region().register(store)
     seller = {"Authorization": f"Bearer {token(store, 'enterprise', enterprise=b.ENTERPRISE)}"}
-    checkpoint = {"Authorization": f"Bearer {token(store, 'checkpoint')}"}
+    store.add_checkpoint(b.checkpoint(), actor="test", at=T0)
+    checkpoint = {
+        "Authorization": f"Bearer {token(store, 'checkpoint', checkpoint=b.checkpoint().id)}"
+    }
     publisher = BundlePublisher(
         store=store, keyring=KEYRING, client=central_client, clock=lambda: NOW
     )

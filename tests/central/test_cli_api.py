@@ -58,6 +58,9 @@ def test_a_token_is_printed_once_and_stored_hashed(tmp_path: Path) -> None:
         (("--role", "enterprise", "--enterprise", "nobody"), "nobody"),
         (("--role", "device", "--device", "Gate 1"), "--device"),
         (("--role", "king"), "king"),
+        (("--role", "checkpoint"), "--checkpoint"),
+        (("--role", "admin", "--checkpoint", "cp-1"), "--checkpoint"),
+        (("--role", "checkpoint", "--checkpoint", "cp-nowhere"), "cp-nowhere"),
     ],
 )
 def test_bad_token_requests_are_one_line(
@@ -67,6 +70,21 @@ def test_bad_token_requests_are_one_line(
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
     assert len(errors) == 1
     assert message in result.stderr
+
+
+def test_a_checkpoint_token_names_its_registered_checkpoint(tmp_path: Path) -> None:
+    run(tmp_path, "checkpoint", "add", "--id", "cp-1", "--name", "North", "--lat", "38.9",
+        "--lon", "110.5")  # fmt: skip
+    text = run(tmp_path, "token", "create", "--role", "checkpoint", "--checkpoint", "cp-1")
+    store = SqliteStore(tmp_path / "data" / "central.db")
+    try:
+        found = tokens.lookup(store, text.stdout.strip())
+        assert found is not None
+        assert (found.role, found.checkpoint) == ("checkpoint", "cp-1")
+        assert store.audit_log(limit=1)[0].detail["checkpoint"] == "cp-1"
+    finally:
+        store.close()
+    assert "checkpoint  cp-1" in run(tmp_path, "token", "list").stdout
 
 
 def serve(tmp_path: Path, *args: str, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:

@@ -49,3 +49,6 @@ def test_the_documented_api_examples_run(tmp_path: Path) -> None:
     assert '"valid":true' in out
     assert '"ticket_state":"revoked"' in out
     assert '"certificate":"' in out
+    assert '"sighting":{"id":1,"checkpoint":"yl-cp-shenmu-north","kind":"ticket"' in out
+    assert '"kind":"manual","cti":null,"plate":"陕K23456"' in out
+    assert '{"items":[{"id":1,"checkpoint":"yl-cp-shenmu-north"' in out
