@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from contextlib import closing
 from dataclasses import replace
@@ -56,8 +57,10 @@ def test_remote_control_jump_shows_on_the_transmitter() -> None:
     after = [kg for t, kg in stable if t > 44_000]
     assert before
     assert after
-    assert set(before) == {49_000}
-    assert set(after) == {47_000}
+    # A stable indicator still shows load-cell noise within one division (10 kg here).
+    assert all(abs(kg - 49_000) <= 10 for kg in before), before
+    assert all(abs(kg - 47_000) <= 10 for kg in after), after
+    assert statistics.mode(before) - statistics.mode(after) == 2_000
 
 
 @pytest.mark.parametrize(
