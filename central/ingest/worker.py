@@ -22,6 +22,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -82,7 +83,8 @@ class IngestStats:
     statuses: int = 0
     bad_statuses: int = 0
     bundles: int = 0
-    alarms: list[Alarm] = field(default_factory=list)
+    alarms: deque[Alarm] = field(default_factory=lambda: deque(maxlen=1000))
+    """The latest alarms this worker raised (bounded: a worker runs for months)."""
 
 
 class IngestWorker:
