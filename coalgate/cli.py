@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from coalgate.commands.central import central
+from coalgate.commands.edge import edge
 from coalgate.commands.key import key
 from coalgate.commands.receipt import receipt
 from coalgate.commands.record import record
@@ -41,6 +42,7 @@ cli.add_command(ticket)
 cli.add_command(receipt)
 cli.add_command(sim)
 cli.add_command(central)
+cli.add_command(edge)
 
 
 def main() -> None:

@@ -7,8 +7,9 @@ misconfiguration by our side, as in h11. Every error carries a short stable ``re
     ├── RemoteError           a device sent something wrong
     │   ├── FrameError        bytes from an indicator that are not a valid frame; the parsers
     │   │                     *return* these as events, they never raise them
-    │   └── ConversionError   a reading that cannot become whole kilograms on the configured
-    │                         division (off the division grid, not whole kg, unit not metric)
+    │   ├── ConversionError   a reading that cannot become whole kilograms on the configured
+    │   │                     division (off the division grid, not whole kg, unit not metric)
+    │   └── CommandTimeoutError  a device did not answer a command in time
     └── LocalError            our side misused the API or is misconfigured
         └── ConfigError       a configuration that cannot work (also a ValueError)
 """
@@ -97,3 +98,13 @@ class ConversionError(RemoteError):
         super().__init__(message)
         self.reason = reason
         self.value = value
+
+
+class CommandTimeoutError(RemoteError):
+    """A device did not answer ``command`` within the configured time."""
+
+    reason = "timeout"
+
+    def __init__(self, message: str, *, command: str) -> None:
+        super().__init__(message)
+        self.command = command
