@@ -16,6 +16,7 @@ Choices where PROTOCOLS.md leaves room (documented here, tested):
 
 from __future__ import annotations
 
+import abc
 from enum import StrEnum
 from functools import reduce
 from typing import Final
@@ -55,7 +56,7 @@ def _check(pair: bytes) -> int | None:
     return int(pair, 16)
 
 
-class _StartByteParser:
+class _StartByteParser(abc.ABC):
     """Frames of one fixed size that begin with a start byte found nowhere else inside them.
 
     A candidate is judged once all its bytes are here. A bad one is dropped up to the next
@@ -71,9 +72,9 @@ class _StartByteParser:
         self._garbage = GarbageRun(self._protocol)
         self._unit = Unit(unit)
 
+    @abc.abstractmethod
     def _decode(self, frame: bytes) -> Reading | tuple[str, str]:
         """The reading, or (reason, why)."""
-        raise NotImplementedError
 
     def feed(self, data: bytes) -> list[Event]:
         """Events completed by ``data`` (possibly none: more bytes needed)."""

@@ -11,7 +11,7 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +26,7 @@ from firmware_sim.simulator import IndicatorSimulator
 class Running:
     """A simulator running in a thread: where to reach it, and how to drive it."""
 
-    simulator: IndicatorSimulator
+    simulator: IndicatorSimulator | None  # None for a lane (tests hold the LaneSimulator)
     address: str
     control: str
 
@@ -44,19 +44,15 @@ class Running:
 
 
 @contextmanager
-def run_indicator(
-    config: IndicatorConfig,
-    state: IndicatorState,
-    port: PtyPort | TcpPort,
+def serve_in_thread(
+    run: Callable[[], Coroutine[Any, Any, None]],
+    ready: asyncio.Event,
+    server: ControlServer,
     *,
-    baud: int = 115200,
-    stable_timeout_ms: int = 1000,
-) -> Iterator[Running]:
-    """Serve an indicator from a background thread for the duration of the block."""
-    simulator = IndicatorSimulator(
-        config=config, state=state, port=port, baud=baud, stable_timeout_ms=stable_timeout_ms
-    )
-    server = ControlServer(controller=Controller(simulator), host="127.0.0.1", port=0)
+    name: str,
+) -> Iterator[str]:
+    """Run ``run()`` and the control ``server`` on an event loop in a thread of their own until
+    the block ends; yield the control URL once ``ready`` is set. Stops and joins everything."""
     started = threading.Event()
     failure: list[BaseException] = []
     loop_box: list[asyncio.AbstractEventLoop] = []
@@ -69,8 +65,8 @@ def run_indicator(
         await server.open()
         try:
             async with asyncio.TaskGroup() as tasks:
-                running = tasks.create_task(simulator.run(), name="indicator")
-                await simulator.ready.wait()
+                running = tasks.create_task(run(), name=name)
+                await ready.wait()
                 started.set()
                 await stop.wait()
                 running.cancel()
@@ -84,17 +80,35 @@ def run_indicator(
             failure.append(exc)
             started.set()
 
-    thread = threading.Thread(target=target, name="indicator-sim", daemon=True)
+    thread = threading.Thread(target=target, name=f"{name}-sim", daemon=True)
     thread.start()
     try:
-        assert started.wait(10), "simulator did not start"
+        assert started.wait(10), f"{name} simulator did not start"
         if failure:
             raise failure[0]
-        yield Running(simulator=simulator, address=port.address, control=server.url)
+        yield server.url
     finally:
         if loop_box and stop_box and not failure:
             loop_box[0].call_soon_threadsafe(stop_box[0].set)
         thread.join(10)
-        assert not thread.is_alive(), "simulator thread did not stop"
+        assert not thread.is_alive(), f"{name} simulator thread did not stop"
     if failure:
         raise failure[0]
+
+
+@contextmanager
+def run_indicator(
+    config: IndicatorConfig,
+    state: IndicatorState,
+    port: PtyPort | TcpPort,
+    *,
+    baud: int = 115200,
+    stable_timeout_ms: int = 1000,
+) -> Iterator[Running]:
+    """Serve an indicator from a background thread for the duration of the block."""
+    simulator = IndicatorSimulator(
+        config=config, state=state, port=port, baud=baud, stable_timeout_ms=stable_timeout_ms
+    )
+    server = ControlServer(controller=Controller(simulator), host="127.0.0.1", port=0)
+    with serve_in_thread(simulator.run, simulator.ready, server, name="indicator") as control:
+        yield Running(simulator=simulator, address=port.address, control=control)
