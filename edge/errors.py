@@ -9,9 +9,18 @@ misconfiguration by our side, as in h11. Every error carries a short stable ``re
     │   │                     *return* these as events, they never raise them
     │   ├── ConversionError   a reading that cannot become whole kilograms on the configured
     │   │                     division (off the division grid, not whole kg, unit not metric)
-    │   └── CommandTimeoutError  a device did not answer a command in time
+    │   ├── CommandTimeoutError  a device did not answer a command in time
+    │   ├── ModbusError       a Modbus transaction that failed (device, function, address)
+    │   │   ├── ModbusExceptionError  the device answered with a Modbus exception code
+    │   │   ├── NoResponseError       no (valid) answer within the timeout
+    │   │   └── LineDownError         the line (TCP connection, serial port) cannot be opened
+    │   └── CameraPushError   a plate camera's push that cannot be accepted (answered 400)
     └── LocalError            our side misused the API or is misconfigured
-        └── ConfigError       a configuration that cannot work (also a ValueError)
+        ├── ConfigError       a configuration that cannot work (also a ValueError)
+        └── JournalError      the journal cannot be opened or written (``journal_fault``)
+            └── JournalFullError  an append refused: the disk budget is spent; nothing
+                              un-acked is ever deleted to make room
+            └── SiteConfigError  a site file that cannot work: file, dotted key, TOML line
 """
 
 from __future__ import annotations
@@ -108,3 +117,86 @@ class CommandTimeoutError(RemoteError):
     def __init__(self, message: str, *, command: str) -> None:
         super().__init__(message)
         self.command = command
+
+
+class ModbusError(RemoteError):
+    """A Modbus transaction that failed; ``device_id``, ``function`` (e.g. ``read_holding``)
+    and ``address`` say which."""
+
+    reason = "modbus"
+
+    def __init__(self, message: str, *, device_id: int, function: str, address: int) -> None:
+        super().__init__(message)
+        self.device_id = device_id
+        self.function = function
+        self.address = address
+
+
+class ModbusExceptionError(ModbusError):
+    """The device answered with Modbus exception ``code`` (1 illegal function, 2 illegal data
+    address, 3 illegal data value, 4 device failure, 6 busy, …)."""
+
+    reason = "exception"
+
+    def __init__(
+        self, message: str, *, device_id: int, function: str, address: int, code: int
+    ) -> None:
+        super().__init__(message, device_id=device_id, function=function, address=address)
+        self.code = code
+
+
+class NoResponseError(ModbusError):
+    """No valid answer within the timeout (silence, a garbled or wrong-CRC reply)."""
+
+    reason = "no_response"
+
+
+class LineDownError(ModbusError):
+    """The line cannot be opened: TCP refused or unreachable, serial port missing or lost."""
+
+    reason = "line_down"
+
+
+class CameraPushError(RemoteError):
+    """A plate camera's push that cannot be accepted; the edge answers 400 with ``reason``
+    (one of ``edge.camera.reads.PUSH_REASONS``) and ``message`` as the detail."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class SiteConfigError(ConfigError):
+    """A site configuration file that cannot work. ``option`` is the dotted key
+    (``lane[1].scale.division_kg``, empty for the file as a whole), ``line`` the TOML line
+    where it is known; ``str()`` is the one line a person at the terminal sees."""
+
+    def __init__(self, message: str, *, path: str, option: str, line: int | None = None) -> None:
+        super().__init__(message, option=option)
+        self.path = path
+        self.line = line
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        key = f" {self.option}:" if self.option else ""
+        return f"{where}:{key} {self.message}"
+
+
+class JournalError(LocalError):
+    """The journal cannot be opened, read or written (a disk, permission or SQLite fault, or a
+    journal that belongs to another device). The lane holds its barrier: ``journal_fault``."""
+
+    reason = "journal_fault"
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class JournalFullError(JournalError):
+    """An append refused because it would take the journal past its disk budget."""
+
+    def __init__(self, message: str, *, path: str, used_bytes: int, budget_bytes: int) -> None:
+        super().__init__(message, path=path)
+        self.used_bytes = used_bytes
+        self.budget_bytes = budget_bytes

@@ -1,0 +1,1 @@
+"""Modbus lines and register maps shared by the edge's Modbus drivers."""
