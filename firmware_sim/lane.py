@@ -103,6 +103,7 @@ class LaneSimulator:
         self._tx_tare_kg = 0
         self.io = IoState(barrier=config.io.barrier) if config.io else IoState()
         self._faults: dict[str, LineFault] = {}
+        self._stuck_relays: dict[int, tuple[bool, int]] = {}  # coil → (held state, until ms)
         self._camera_down_until = 0
         self._waiting: list[_Waiting] = []
         self._plans: dict[str, TruckPlan] = {}
@@ -315,13 +316,15 @@ class LaneSimulator:
     def clear_faults(self) -> None:
         """End every Modbus and camera fault (a broken barrier and steps stay broken)."""
         self._faults = {}
+        self._stuck_relays = {}
         self._camera_down_until = 0
         if self.indicator is not None:
             self.indicator.clear_faults()
 
     def inject(self, fault: FaultPlan) -> None:
         """Start a fault now: exception/timeout/slow/disconnect on a Modbus device, camera down,
-        or a remote-control weight step on the transmitter."""
+        a remote-control weight step on the transmitter, or an IO relay stuck in its present
+        state (welded contacts or a dead driver: the coil reads back what the relay does)."""
         now = self.now_ms()
         until = 2**62 if fault.duration_ms is None else now + fault.duration_ms
         present = {
@@ -354,6 +357,8 @@ class LaneSimulator:
                 self._faults[fault.device] = replace(
                     current, slow_ms=fault.delay_ms, slow_until_ms=until
                 )
+            case (Device.IO, "relay-stuck"):
+                self._stuck_relays[fault.channel] = (self.io.coils[fault.channel], until)
             case (Device.TRANSMITTER | Device.IO, "disconnect"):
                 if fault.duration_ms is None or self._tasks is None:
                     raise ControlError("disconnect needs duration_ms")
@@ -461,9 +466,14 @@ class LaneSimulator:
 
     def _write_coils(self, start: int, values: list[bool]) -> None:
         assert self.config.io is not None  # only with an IO module
-        self.io = io_module.write_coils(
-            self.config.io.io_map, self.io, start, values, self.now_ms()
-        )
+        now = self.now_ms()
+        held = [
+            stuck[0]
+            if (stuck := self._stuck_relays.get(start + i)) is not None and now < stuck[1]
+            else value
+            for i, value in enumerate(values)
+        ]
+        self.io = io_module.write_coils(self.config.io.io_map, self.io, start, held, now)
 
     # --- state -------------------------------------------------------------------------------
 

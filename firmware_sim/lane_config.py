@@ -62,6 +62,7 @@ class FaultPlan:
     delay_ms: int = 0
     kg: int = 0
     nbytes: int = 16  # indicator garbage
+    channel: int = 0  # IO relay-stuck: the coil whose relay no longer follows writes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

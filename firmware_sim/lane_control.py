@@ -8,7 +8,8 @@ Served by ``control.ControlServer``; endpoints (JSON in and out, errors ``{"erro
                                 "exit_plate"?}  a truck drives on now
     DELETE /trucks/{plate}     the standing truck wants to leave now (it still needs the barrier)
     POST   /faults             {"device", "kind", "duration_ms"?, "count"?, "code"?,
-                                "delay_ms"?, "kg"?, "bytes"?}  a fault or cheat starts now
+                                "delay_ms"?, "kg"?, "bytes"?, "channel"?}  a fault or cheat
+                                starts now
     DELETE /faults             end every fault
 """
 
@@ -19,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from firmware_sim.control import Controller
 from firmware_sim.errors import ConfigError, ControlError
+from firmware_sim.io_module import CHANNELS
 from firmware_sim.lane import LaneSimulator
 from firmware_sim.lane_config import Device, FaultPlan, TruckPlan
 from firmware_sim.model import MAX_KG, Truck, TruckKind
@@ -36,7 +38,9 @@ _TRUCK_FIELDS = {
     "force_barrier",
     "exit_plate",
 }
-_FAULT_FIELDS = {"device", "kind", "duration_ms", "count", "code", "delay_ms", "kg", "bytes"}
+_FAULT_FIELDS = {
+    "device", "kind", "duration_ms", "count", "code", "delay_ms", "kg", "bytes", "channel",
+}  # fmt: skip
 _MAX_DURATION_MS = 24 * 3_600_000
 
 
@@ -154,5 +158,6 @@ class LaneController:
             delay_ms=_int(body, "delay_ms", 0, 0, 60_000),
             kg=_int(body, "kg", 0, -MAX_KG, MAX_KG),
             nbytes=_int(body, "bytes", 16, 1, 65_536),
+            channel=_int(body, "channel", 0, 0, CHANNELS - 1),
         )
         self._lane.inject(fault)

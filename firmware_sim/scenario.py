@@ -20,7 +20,7 @@ from firmware_sim.display import Display
 from firmware_sim.errors import ConfigError
 from firmware_sim.faults import FaultKind
 from firmware_sim.indicator import IndicatorConfig, Protocol
-from firmware_sim.io_module import Barrier, BarrierMode
+from firmware_sim.io_module import CHANNELS, Barrier, BarrierMode
 from firmware_sim.lane_config import (
     CameraSetup,
     Device,
@@ -54,10 +54,12 @@ _TRUCK = {
     "force_barrier",
     "exit_plate",
 }
-_FAULT = {"at_s", "device", "kind", "duration_s", "count", "code", "delay_ms", "kg", "bytes"}
+_FAULT = {
+    "at_s", "device", "kind", "duration_s", "count", "code", "delay_ms", "kg", "bytes", "channel",
+}  # fmt: skip
 _FAULT_KINDS = {
     Device.TRANSMITTER: {"exception", "timeout", "slow", "disconnect", "step"},
-    Device.IO: {"exception", "timeout", "slow", "disconnect"},
+    Device.IO: {"exception", "timeout", "slow", "disconnect", "relay-stuck"},
     Device.CAMERA: {"down"},
     Device.INDICATOR: {k.value for k in FaultKind},
 }
@@ -466,4 +468,5 @@ class _Reader:
             delay_ms=g(table, "delay_ms", int, 0, name=n, index=i, low=0, high=60_000),
             kg=g(table, "kg", int, 0, name=n, index=i, low=-MAX_KG, high=MAX_KG),
             nbytes=g(table, "bytes", int, 16, name=n, index=i, low=1, high=65_536),
+            channel=g(table, "channel", int, 0, name=n, index=i, low=0, high=CHANNELS - 1),
         )

@@ -114,6 +114,28 @@ def test_a_forced_barrier_shows_on_the_exit_beam() -> None:
         assert running.call("GET /state")[1]["io"]["barrier"]["broken"]
 
 
+def test_a_stuck_relay_ignores_writes_and_reads_back_as_it_is() -> None:
+    port = TcpPort(host="127.0.0.1", port=0)
+    config = LaneConfig(deck=Deck(noise_kg=0.0), speed=SPEED, io=IoConfig())
+    with run_lane(config, [(port, [IO])]) as (_, running), closing(client_for(port)) as client:
+        assert not client.write_coil(2, True, device_id=1).isError()  # green on
+        status, _ = running.call(
+            "POST /faults", {"device": "io", "kind": "relay-stuck", "channel": 2}
+        )
+        assert status == 200
+        assert not client.write_coil(2, False, device_id=1).isError()  # the write is answered…
+        assert not client.write_coil(1, True, device_id=1).isError()
+        assert client.read_coils(0, count=4, device_id=1).bits[:4] == [False, True, True, False]
+        assert running.call("GET /state")[1]["io"]["coils"][:4] == [False, True, True, False]
+        status, body = running.call(
+            "POST /faults", {"device": "io", "kind": "relay-stuck", "channel": 16}
+        )
+        assert status == 400, body
+        running.call("DELETE /faults")
+        assert not client.write_coil(2, False, device_id=1).isError()  # … and obeyed again
+        assert client.read_coils(0, count=4, device_id=1).bits[:4] == [False, True, False, False]
+
+
 def test_io_map_from_text_moves_only_the_named_signals() -> None:
     io_map = io_map_from_text("exit=5, barrier_up=6")
     assert (io_map.exit, io_map.barrier_up, io_map.entry, io_map.barrier) == (5, 6, 0, 0)
