@@ -12,15 +12,19 @@ misconfiguration by our side, as in h11. Every error carries a short stable ``re
     │   ├── CommandTimeoutError  a device did not answer a command in time
     │   ├── ModbusError       a Modbus transaction that failed (device, function, address)
     │   │   ├── ModbusExceptionError  the device answered with a Modbus exception code
+    │   │   │   └── CommandRefusedError  a zero/tare the device refused (exception 04:
+    │   │   │                     moving, outside the zero range)
     │   │   ├── NoResponseError       no (valid) answer within the timeout
     │   │   └── LineDownError         the line (TCP connection, serial port) cannot be opened
+    │   ├── IoCommandError    an IO module command that did not take effect (coil readback
+    │   │                     mismatch, barrier limit switch not confirming, a failed write)
     │   └── CameraPushError   a plate camera's push that cannot be accepted (answered 400)
     └── LocalError            our side misused the API or is misconfigured
         ├── ConfigError       a configuration that cannot work (also a ValueError)
+        │   └── SiteConfigError  a site file that cannot work: file, dotted key, TOML line
         └── JournalError      the journal cannot be opened or written (``journal_fault``)
             └── JournalFullError  an append refused: the disk budget is spent; nothing
                               un-acked is ever deleted to make room
-            └── SiteConfigError  a site file that cannot work: file, dotted key, TOML line
 """
 
 from __future__ import annotations
@@ -99,7 +103,8 @@ class ConversionError(RemoteError):
     """A reading that cannot be turned into whole kilograms on the configured division.
 
     ``reason``: ``unit`` (not a metric mass unit), ``not_whole_kg`` (a fraction of a kilogram),
-    ``not_multiple`` (whole kg, but off the division grid). A wrong division in the site
+    ``not_multiple`` (whole kg, but off the division grid), ``not_finite`` (a float register
+    holding NaN or infinity). A wrong division in the site
     config, a reconfigured indicator and a tampered one all look like this: never round.
     """
 
@@ -145,6 +150,21 @@ class ModbusExceptionError(ModbusError):
         self.code = code
 
 
+class CommandRefusedError(ModbusExceptionError):
+    """A transmitter refused ``command`` (``zero``, ``tare``, ``clear-tare``) with exception
+    ``code`` 04 (device failure): moving, or outside the zero-setting range."""
+
+    reason = "refused"
+
+    def __init__(
+        self, message: str, *, device_id: int, function: str, address: int, code: int, command: str
+    ) -> None:
+        super().__init__(
+            message, device_id=device_id, function=function, address=address, code=code
+        )
+        self.command = command
+
+
 class NoResponseError(ModbusError):
     """No valid answer within the timeout (silence, a garbled or wrong-CRC reply)."""
 
@@ -155,6 +175,19 @@ class LineDownError(ModbusError):
     """The line cannot be opened: TCP refused or unreachable, serial port missing or lost."""
 
     reason = "line_down"
+
+
+class IoCommandError(RemoteError):
+    """An IO module command that did not take effect. ``reason``: ``mismatch`` (the coils read
+    back differ from what was written), ``not_confirmed`` (the barrier-up limit switch did not
+    show the barrier where it should be within the confirmation time), ``failed`` (a
+    transaction of the command failed; the ``ModbusError`` is the ``__cause__``). ``command``
+    names it (``raise_barrier``, ``set_lights``, …)."""
+
+    def __init__(self, message: str, *, reason: str, command: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.command = command
 
 
 class CameraPushError(RemoteError):
