@@ -18,7 +18,8 @@ misconfiguration by our side, as in h11. Every error carries a short stable ``re
     │   │   └── LineDownError         the line (TCP connection, serial port) cannot be opened
     │   ├── IoCommandError    an IO module command that did not take effect (coil readback
     │   │                     mismatch, barrier limit switch not confirming, a failed write)
-    │   └── CameraPushError   a plate camera's push that cannot be accepted (answered 400)
+    │   ├── CameraPushError   a plate camera's push that cannot be accepted (answered 400)
+    │   └── EnrollError       central refused or did not answer an enrollment (status, code)
     └── LocalError            our side misused the API or is misconfigured
         ├── ConfigError       a configuration that cannot work (also a ValueError)
         │   └── SiteConfigError  a site file that cannot work: file, dotted key, TOML line
@@ -233,3 +234,15 @@ class JournalFullError(JournalError):
         super().__init__(message, path=path)
         self.used_bytes = used_bytes
         self.budget_bytes = budget_bytes
+
+
+class EnrollError(RemoteError):
+    """Central refused the enrollment (``status`` and central's ``code``) or could not be
+    reached (``status`` 0, ``code`` ``unreachable``)."""
+
+    reason = "enroll"
+
+    def __init__(self, message: str, *, status: int, code: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code

@@ -26,6 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import select
+import socket
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -85,7 +88,8 @@ class LineAddress:
     def __str__(self) -> str:
         if self.transport is Transport.RTU:
             return f"rtu://{self.path}?baud={self.baudrate}"
-        return f"{self.transport.value}://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6
+        return f"{self.transport.value}://{host}:{self.port}"
 
 
 def parse_url(url: str) -> LineAddress:
@@ -174,6 +178,7 @@ class ModbusLine:
             max_workers=1, thread_name_prefix="modbus-line"
         )
         self._lock = asyncio.Lock()
+        self._answer_due = False  # a request went unanswered; its answer may still come
 
     async def __aenter__(self) -> ModbusLine:
         return self
@@ -251,7 +256,7 @@ class ModbusLine:
                     return await asyncio.shield(job)
             except TimeoutError:
                 job.add_done_callback(_consume)
-                executor.submit(self._drop_client)
+                executor.submit(self._lost_answer)
                 self._count("no_response")
                 raise NoResponseError(
                     f"{self.address}: unit {device_id} {function} {address}: no answer",
@@ -259,6 +264,11 @@ class ModbusLine:
                 ) from None
             except ModbusError as exc:
                 self._count(exc.reason)
+                raise
+            except asyncio.CancelledError:
+                # a caller's own timeout: the transaction still ends on the thread (within
+                # the client's timeout, before the next one starts); nobody reads its result
+                job.add_done_callback(_consume)
                 raise
 
     def _blocking(self, function: str, address: int, device_id: int, args: dict[str, Any]) -> Any:
@@ -287,7 +297,7 @@ class ModbusLine:
         except (ModbusIOException, ModbusException, OSError, ValueError) as exc:
             # pymodbus raises ModbusIOException for no/garbled answers; a short or odd reply
             # may surface as another ModbusException or a ValueError from its decoder
-            self._drop_client()
+            self._lost_answer()
             raise NoResponseError(
                 f"{self.address}: unit {device_id} {function} {address}: no valid answer ({exc})",
                 **where,
@@ -295,7 +305,7 @@ class ModbusLine:
         if response.isError():
             code = int(getattr(response, "exception_code", 0) or 0)
             if code == 0:  # pymodbus's own error object (no answer), not a device exception
-                self._drop_client()
+                self._lost_answer()
                 raise NoResponseError(
                     f"{self.address}: unit {device_id} {function} {address}: no valid answer",
                     **where,
@@ -324,7 +334,44 @@ class ModbusLine:
             raise LineDownError(f"{self.address}: cannot connect", **where)
         self._client = client
         self.connects += 1
+        if self._answer_due:
+            self._answer_due = False
+            self._drain(client)
         return client
+
+    def _lost_answer(self) -> None:
+        """After a request got no valid answer: drop the connection, and on RTU let the
+        answer that may still come pass before the next request (see ``_drain``)."""
+        self._drop_client()
+        self._answer_due = self.address.transport is not Transport.TCP
+
+    def _drain(self, client: ModbusTcpClient | ModbusSerialClient) -> None:
+        """Read and drop bytes until the line has been quiet for ``timeout_s`` (at most
+        ``4 x timeout_s``). RTU has no transaction id: a late answer read after the next
+        request would be taken for that request's answer. A reply later than twice the
+        timeout can still be, as with any RTU master; the timeout must exceed the device's
+        worst answer time."""
+        port: Any = client.socket
+        serial_timeout = None if isinstance(port, socket.socket) else port.timeout
+        started = quiet_since = time.monotonic()
+        dropped = 0
+        try:
+            while (now := time.monotonic()) - quiet_since < self.timeout_s:
+                if now - started > 4 * self.timeout_s:
+                    break  # a line that never goes quiet: let the next answer's CRC judge
+                data = _read_some(port, 0.05)
+                if data is None:
+                    break  # the peer hung up: the next request finds out
+                if data:
+                    dropped += len(data)
+                    quiet_since = time.monotonic()
+        except OSError as exc:
+            self.log.debug("modbus %s: draining: %s", self.address, exc)
+        finally:
+            if serial_timeout is not None:
+                port.timeout = serial_timeout
+        if dropped:
+            self.log.debug("modbus %s: dropped %d late byte(s)", self.address, dropped)
 
     def _new_client(self) -> ModbusTcpClient | ModbusSerialClient:
         address = self.address
@@ -368,6 +415,19 @@ _EXCEPTION_NAMES: Final = {
     10: "gateway path unavailable",
     11: "gateway target failed to respond",
 }
+
+
+def _read_some(port: Any, wait_s: float) -> bytes | None:
+    """Up to 256 bytes from a pyserial port or a socket, waiting at most ``wait_s``;
+    ``None`` when the socket's peer has closed it."""
+    if isinstance(port, socket.socket):
+        ready, _, _ = select.select([port], [], [], wait_s)
+        if not ready:
+            return b""
+        return port.recv(256) or None
+    port.timeout = wait_s
+    data: bytes = port.read(256)
+    return data
 
 
 def _check_count(count: int, most: int) -> None:

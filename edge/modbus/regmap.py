@@ -282,24 +282,35 @@ def map_from_table(table: Mapping[str, object], *, where: str) -> RegisterMap:
             raise ConfigError(
                 f"{where}.commands.{code}: must be zero, tare or clear-tare", option="commands"
             ) from None
+    # every key checked on its own first, so that its message names it
+    area = choice("area", Area, Area.HOLDING)
+    value_type = choice("type", ValueType, ValueType.INT32)
+    word_order = choice("word_order", WordOrder, WordOrder.BIG)
+    decimals = small_int("decimals", 0)
+    status_words = small_int("status_words", 1)
+    addresses = {
+        key: address(key)
+        for key in ("net", "tare", "displayed", "status", "errors", "division", "calibration")
+    }
+    command = address("command")
     try:
         return RegisterMap(
             name=name,
-            area=choice("area", Area, Area.HOLDING),
+            area=area,
             gross=gross,
-            net=address("net"),
-            tare=address("tare"),
-            displayed=address("displayed"),
-            value_type=choice("type", ValueType, ValueType.INT32),
-            word_order=choice("word_order", WordOrder, WordOrder.BIG),
-            decimals=small_int("decimals", 0),
-            status=address("status"),
-            status_words=small_int("status_words", 1),
+            net=addresses["net"],
+            tare=addresses["tare"],
+            displayed=addresses["displayed"],
+            value_type=value_type,
+            word_order=word_order,
+            decimals=decimals,
+            status=addresses["status"],
+            status_words=status_words,
             status_bits=dict(bits),
-            errors=address("errors"),
-            division=address("division"),
-            calibration=address("calibration"),
-            command=address("command"),
+            errors=addresses["errors"],
+            division=addresses["division"],
+            calibration=addresses["calibration"],
+            command=command,
             commands=commands,
         )
     except ConfigError as exc:  # a whole-map problem: say where the map came from
@@ -341,8 +352,8 @@ def decode(regmap: RegisterMap, registers: Mapping[int, int]) -> Sample:
             words.reverse()
         raw = b"".join(word.to_bytes(2, "big") for word in words)
         number: int | float = struct.unpack(_FORMATS[regmap.value_type], raw)[0]
-        if isinstance(number, float):
-            return Decimal(number)  # exact; NaN/inf stay non-finite for the driver to refuse
+        # a float is taken exactly (its binary value); NaN/inf stay non-finite for the driver
+        # to refuse. Floats carry the decimals too: register = kg x 10^decimals
         return Decimal(number).scaleb(-regmap.decimals)
 
     status: int | None = None

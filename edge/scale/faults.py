@@ -4,8 +4,8 @@
   the next valid frame. The serial driver feeds it.
 - ``StuckDetector``: *stuck* when the weight stays unchanged while the beams show a truck
   moving on or off the deck for ``window_ms``. A stable deck that sends identical frames for
-  hours is not a fault: without movement the detector never fires. Not wired to the beams
-  yet (the IO driver, issue 6 item 4, will supply the ``moving`` flag).
+  hours is not a fault: without movement the detector never fires. ``edge.scale.watch``
+  wires it to the beams (``moving`` from ``edge.io.motion``).
 """
 
 from __future__ import annotations

@@ -12,13 +12,14 @@ from enum import StrEnum
 
 
 class ScaleProtocol(StrEnum):
-    """Serial scale protocol names (WIRE.md "Identifiers and units")."""
+    """Scale protocol names (WIRE.md "Identifiers and units"); all serial but ``modbus``."""
 
     MT_SICS = "mt-sics"
     TOLEDO = "toledo"
     XK3190_A9 = "xk3190-a9"
     XK3190_A12 = "xk3190-a12"
     XK3190_EQ = "xk3190-eq"
+    MODBUS = "modbus"  # a Modbus weight transmitter, read through a register map
 
 
 class Unit(StrEnum):

@@ -4,7 +4,8 @@
 blocks, so every port call (open, read, write, close) runs on the driver's own one-thread
 executor, in order, never on the event loop; reads return within ``read_timeout_s``. The bytes
 go to the protocol's sans-IO parser, readings through the Converter, and everything the
-consumer needs arrives on ``events`` (an ``asyncio.Queue``) as typed events:
+consumer needs arrives on ``events`` (an ``asyncio.Queue``) as the typed events of
+``edge.scale.events`` (shared with the Modbus driver):
 
 - ``ScaleReading`` — a weight in whole kg (with its Reading and raw frame);
 - ``ScaleFault`` — ``silent``/``resumed`` (no valid frame within ``silent_after_s``; frames
@@ -24,19 +25,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any, Final, Protocol
 
 import serial  # type: ignore[import-untyped]  # pyserial ships no type hints
 
 from edge.errors import CommandTimeoutError, ConfigError, ConversionError, FrameError
-from edge.scale.convert import Converter, Weight
+from edge.scale.convert import Converter
+from edge.scale.events import (
+    QUEUE_SIZE,
+    FaultKind,
+    ScaleEvent,
+    ScaleFault,
+    ScaleReading,
+    backoff_s,
+    offer,
+)
 from edge.scale.faults import SilenceDetector, Transition
 from edge.scale.mt_sics import SicsParser
 from edge.scale.readings import Reading, ScaleProtocol, SicsErrorReply, SicsReply, Unit
@@ -45,8 +52,17 @@ from edge.scale.xk3190 import A9Parser, A12Parser, EqOrder, EqParser
 
 #: Most bytes taken from the port in one read.
 READ_CHUNK: Final = 4096
-#: Events kept for a consumer that falls behind; the oldest go first (and are counted).
-QUEUE_SIZE: Final = 1000
+
+__all__ = [
+    "QUEUE_SIZE",
+    "FaultKind",
+    "Parser",
+    "ScaleEvent",
+    "ScaleFault",
+    "ScaleReading",
+    "SerialScaleDriver",
+    "make_parser",
+]
 
 
 class Parser(Protocol):
@@ -70,35 +86,11 @@ def make_parser(
             return A12Parser()
         case ScaleProtocol.XK3190_EQ:
             return EqParser(order=eq_order, unit=unit)
-
-
-class FaultKind(StrEnum):
-    """What a ScaleFault reports."""
-
-    SILENT = "silent"
-    RESUMED = "resumed"
-    DISCONNECTED = "disconnected"
-    RECONNECTED = "reconnected"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ScaleReading:
-    """A reading converted to whole kilograms, with when it arrived (loop time, ms)."""
-
-    weight: Weight
-    at_ms: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ScaleFault:
-    """A fault raised or cleared; ``detail`` says why (the error, the silence)."""
-
-    kind: FaultKind
-    at_ms: int
-    detail: str = ""
-
-
-ScaleEvent = ScaleReading | ScaleFault
+        case ScaleProtocol.MODBUS:
+            raise ConfigError(
+                "modbus is not a serial protocol: use ModbusScaleDriver with a register map",
+                option="protocol",
+            )
 
 
 def _read(port: Any) -> bytes:
@@ -250,8 +242,9 @@ class SerialScaleDriver:
             attempt = await self._back_off(attempt)
 
     async def _back_off(self, attempt: int) -> int:
-        cap = min(self.backoff_max_s, self.backoff_initial_s * 2**attempt)
-        await asyncio.sleep(cap * random.uniform(0.5, 1.0))  # noqa: S311  # jitter, not crypto
+        await asyncio.sleep(
+            backoff_s(attempt, initial_s=self.backoff_initial_s, max_s=self.backoff_max_s)
+        )
         return min(attempt + 1, 30)
 
     async def _open(self) -> None:
@@ -366,10 +359,8 @@ class SerialScaleDriver:
             future.set_result(reply)
 
     def _emit(self, event: ScaleEvent) -> None:
-        if self.events.full():
-            self.events.get_nowait()
+        if offer(self.events, event):
             self.dropped_events += 1
-        self.events.put_nowait(event)
 
     def _close_port(self) -> None:
         self._connected.clear()
