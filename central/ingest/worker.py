@@ -83,6 +83,9 @@ class IngestStats:
     statuses: int = 0
     bad_statuses: int = 0
     bundles: int = 0
+    not_submissions: int = 0
+    """Messages on topics central publishes itself (acks, bundles, tree heads): a broker that
+    forwards retained messages to every client (amqtt) sends them here; they are dropped."""
     alarms: deque[Alarm] = field(default_factory=lambda: deque(maxlen=1000))
     """The latest alarms this worker raised (bounded: a worker runs for months)."""
 
@@ -175,6 +178,9 @@ class IngestWorker:
     def _on_message(
         self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage
     ) -> None:
+        if published_by_central(message.topic):
+            self.stats.not_submissions += 1
+            return
         # Blocks when the inbox is full, so TCP back-pressure reaches the broker instead of
         # this process growing without bound; edges resend whatever the broker drops.
         self._inbox.put(_Message(message.topic, bytes(message.payload), self._clock()))
@@ -389,6 +395,17 @@ class IngestWorker:
         self.stats.alarms.extend(alarms)
         self.stats.alarms.extend(ticket_alarms)
         self._publish_bundles(sites)
+
+
+def published_by_central(topic_text: str) -> bool:
+    """A topic only central publishes on (``down/…``, the tree head): nothing there is a
+    device's submission, so nothing there is quarantined. Anything else that reaches the
+    worker — a device topic of the wrong kind included — goes through the checks."""
+    try:
+        topic = parse_topic(topic_text)
+    except TopicError:
+        return False
+    return not isinstance(topic, DeviceTopic) or topic.direction == "down"
 
 
 def parse_status(topic_text: str, payload: bytes, *, received_at: int) -> DeviceStatus:

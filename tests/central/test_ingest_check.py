@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from central.ingest.check import Accepted, DeviceView, Refused, check_record_message
+from central.ingest.worker import published_by_central
 from tests.wire import factories
 from wire.records import ZERO_HASH, sign_record
 from wire.topics import record_topic, status_topic
@@ -132,3 +133,23 @@ def test_revoked_device_above_the_revocation_seq() -> None:
     assert isinstance(check(record_topic(SITE, KEY.kid), CHAIN[1].raw, devices), Accepted)
     decision = refused(record_topic(SITE, KEY.kid), CHAIN[2].raw, devices)
     assert (decision.item.reason, decision.reject) == ("revoked", "revoked")
+
+
+@pytest.mark.parametrize(
+    ("topic", "central_publishes_it"),
+    [
+        ("cg/v1/yl-mine-a/yl-mine-a-gate-1/down/ack", True),
+        ("cg/v1/yl-mine-a/yl-mine-a-gate-1/down/bundle", True),
+        ("cg/v1/central/sth", True),
+        ("cg/v1/yl-mine-a/yl-mine-a-gate-1/up/record", False),
+        ("cg/v1/yl-mine-a/yl-mine-a-gate-1/up/status", False),
+        ("cg/v1/yl-mine-a/yl-mine-a-gate-1/up/bundle", False),  # a device's odd topic: checked
+        ("elsewhere/entirely", False),
+    ],
+)
+def test_only_topics_central_publishes_on_are_dropped_unchecked(
+    topic: str, central_publishes_it: bool
+) -> None:
+    # amqtt hands every client the retained messages of other clients' filters (acks,
+    # bundles, tree heads); those are not submissions and must not be quarantined.
+    assert published_by_central(topic) is central_publishes_it
