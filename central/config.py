@@ -7,16 +7,20 @@
 | ``COALGATE_MQTT_URL`` | ``mqtt://127.0.0.1:1883`` (``mqtts://`` for TLS) |
 | ``COALGATE_ISSUER`` | ``coalgate-central`` (the ``iss`` of tickets and certificates) |
 | ``COALGATE_GAP_GRACE_S`` | ``600`` (WIRE.md: a missing seq alarms after 10 min) |
+| ``COALGATE_STH_INTERVAL_S`` | ``60`` (how often a tree head is signed and sent) |
+
+The feeds' settings (coal prices, grade quantiles, speeds…) are in :mod:`central.feeds.settings`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from central.errors import ConfigError
+from central.feeds.settings import FeedSettings
 from wire.ids import is_valid_id
 
 
@@ -53,6 +57,8 @@ class Settings:
     mqtt: MqttUrl
     issuer: str
     gap_grace_ms: int
+    sth_interval_s: int = 60
+    feeds: FeedSettings = field(default_factory=FeedSettings)
 
     @property
     def keys_dir(self) -> Path:
@@ -72,10 +78,15 @@ class Settings:
         grace = env.get("COALGATE_GAP_GRACE_S", "600")
         if not grace.isdigit():
             raise ConfigError(f"COALGATE_GAP_GRACE_S {grace!r} must be whole seconds")
+        interval = env.get("COALGATE_STH_INTERVAL_S", "60")
+        if not interval.isdigit() or int(interval) < 1:
+            raise ConfigError(f"COALGATE_STH_INTERVAL_S {interval!r} must be whole seconds, ≥ 1")
         return cls(
             data_dir=data_dir,
             database_url=database_url,
             mqtt=MqttUrl.parse(env.get("COALGATE_MQTT_URL", "mqtt://127.0.0.1:1883")),
             issuer=issuer,
             gap_grace_ms=int(grace) * 1000,
+            sth_interval_s=int(interval),
+            feeds=FeedSettings.from_env(env),
         )

@@ -13,7 +13,8 @@ CentralError                  base of everything raised here
 ├── TicketError               a ticket request or change that breaks the ticketing rules
 │   ├── QuotaExceededError    the enterprise's remaining quota is smaller than max_net_kg
 │   └── TicketStateError      the change is not possible in the ticket's state
-└── PublishError              a site bundle could not be handed to the MQTT client
+├── PublishError              a site bundle could not be handed to the MQTT client
+└── CertificateError          the device CA refused (no CA, unknown device, key mismatch…)
 """
 
 from __future__ import annotations
@@ -103,3 +104,8 @@ class PublishError(CentralError):
         super().__init__(message)
         self.topic = topic
         self.rc = rc
+
+
+class CertificateError(CentralError):
+    """The device CA (``central.ca``) cannot do what was asked: no CA directory, a CA that
+    exists already, a device that is not enrolled or whose key differs, an unreadable key."""

@@ -7,7 +7,9 @@ from typing import Any
 
 import click
 
+from coalgate.commands.audit import audit
 from coalgate.commands.central import central
+from coalgate.commands.checkpoint import checkpoint
 from coalgate.commands.edge import edge
 from coalgate.commands.key import key
 from coalgate.commands.receipt import receipt
@@ -40,9 +42,11 @@ cli.add_command(key)
 cli.add_command(record)
 cli.add_command(ticket)
 cli.add_command(receipt)
+cli.add_command(checkpoint)
 cli.add_command(sim)
 cli.add_command(central)
 cli.add_command(edge)
+cli.add_command(audit)
 
 
 def main() -> None:

@@ -215,3 +215,27 @@ def postgres_dsn() -> Iterator[str]:
             yield POSTGRES_DSN.rsplit("/", 1)[0] + f"/{name}"
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+CHROMIUM = os.environ.get("COALGATE_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    """Headless Chromium (Debian's, driven by playwright), closed afterwards. Typed ``object``
+    here so this module needs no playwright import; tests annotate it as playwright's
+    ``Browser``."""
+    try:
+        from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional dependency
+    except ImportError:
+        service_missing("the playwright package is not installed")
+    if not Path(CHROMIUM).exists():
+        service_missing(f"chromium is not installed at {CHROMIUM}")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()

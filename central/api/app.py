@@ -15,9 +15,21 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from central.api import errors, routes_records, routes_registry, routes_sightings, routes_tickets
+from central.api import (
+    errors,
+    routes_feeds,
+    routes_metrics,
+    routes_records,
+    routes_registry,
+    routes_sightings,
+    routes_tax,
+    routes_tickets,
+    routes_transparency,
+    routes_webhooks,
+)
 from central.api.context import ApiContext
 from central.config import Settings
+from central.dashboard import install as install_dashboard
 from central.ingest.worker import wall_ms
 from central.keyring import Keyring
 from central.store.base import Store
@@ -68,4 +80,10 @@ def create_app(
     app.include_router(routes_records.router)
     app.include_router(routes_tickets.router)
     app.include_router(routes_sightings.router)
+    app.include_router(routes_transparency.router)
+    app.include_router(routes_metrics.router)
+    app.include_router(routes_feeds.router)
+    app.include_router(routes_tax.router)
+    app.include_router(routes_webhooks.router)
+    install_dashboard(app)  # pages, session login, their JSON (docs/dashboard.md)
     return app

@@ -4,22 +4,30 @@ Every route but ``/healthz`` and ``GET /api/v1/keys`` declares its roles with
 ``Annotated[Principal, allow(...)]``. No token or a malformed header is 401
 ``unauthorized``; an unknown or revoked token 401 ``invalid_token``; a role the route does not
 allow 403 ``forbidden``. Scoping inside a role (an enterprise's own sites and tickets, a
-device's own id) is checked by the route, with the helpers here.
+device's own id) is checked by the route, with the helpers here. A request without an
+``Authorization`` header may instead carry the dashboard's session cookie (``SessionAuth``,
+docs/dashboard.md): the same token, role and scope, looked up again on every request.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Security
+from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from central.api import tokens
 from central.api.context import ApiContext, Context
 from central.api.errors import forbidden, unauthorized
 from central.errors import NotFoundError
-from central.store.model import TokenRole
+from central.store.model import ApiToken, TokenRole
+
+SessionAuth = Callable[[Request], ApiToken | None]
+"""What the dashboard installs as ``app.state.session_auth``: the active token behind the
+request's session cookie, or ``None`` (no cookie, an ended session, a revoked token). A
+request without an ``Authorization`` header is authenticated through it."""
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `coalgate central token create`")
 
@@ -49,11 +57,18 @@ def allow(*roles: TokenRole) -> Any:
 
     def principal(
         context: Context,
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     ) -> Principal:
-        if credentials is None or credentials.scheme.lower() != "bearer":
+        session_auth: SessionAuth | None = getattr(request.app.state, "session_auth", None)
+        if credentials is None and session_auth is not None:
+            token = session_auth(request)
+            if token is None:
+                raise unauthorized("a bearer token or a dashboard session is required")
+        elif credentials is None or credentials.scheme.lower() != "bearer":
             raise unauthorized("a bearer token is required (Authorization: Bearer …)")
-        token = tokens.lookup(context.store, credentials.credentials)
+        else:
+            token = tokens.lookup(context.store, credentials.credentials)
         if token is None:
             raise unauthorized("the token is unknown or revoked", code="invalid_token")
         if token.role not in allowed:

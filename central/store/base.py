@@ -20,6 +20,9 @@ Contract for :meth:`Store.ingest` (WIRE.md "Delivery guarantee", "Order", "Quara
   table in :mod:`central.ticketing.lifecycle`) in the same transaction, and the flag alarms
   it raises are raised with the batch; ``ticket_sites`` in the result names the sites whose
   bundles changed. A duplicate or a second version moves nothing;
+- every newly inserted record, and only those, is appended to the transparency log as the
+  next leaf, in the batch's order, in the same transaction (a duplicate or a second version is
+  never a leaf; docs/transparency.md);
 - a record above its device's ``revoked_above_seq`` (a revocation that committed after the
   caller checked the batch) makes the whole batch fail with ``RevokedDuringBatchError`` and
   writes nothing: the caller checks it again with fresh device views.
@@ -27,9 +30,19 @@ Contract for :meth:`Store.ingest` (WIRE.md "Delivery guarantee", "Order", "Quara
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
+from central.feeds.model import (
+    Delivery,
+    FeedItem,
+    FeedName,
+    TaxDeclaration,
+    TaxOutcome,
+    TonnageFact,
+    Webhook,
+    WeighingRow,
+)
 from central.store.model import (
     Alarm,
     AlarmAck,
@@ -43,19 +56,23 @@ from central.store.model import (
     DeviceStatus,
     Enterprise,
     IncomingRecord,
+    LogEntry,
     QuarantineEntry,
     QuarantineItem,
     RecordQuery,
     Sighting,
     SightingQuery,
     Site,
+    StoreCounts,
     StoredRecord,
     StoredTicket,
+    StoredTreeHead,
     TicketSweep,
     TokenRole,
     Vehicle,
 )
 from central.ticketing.policy import DEFAULT_TOLERANCE, Tolerance
+from central.transparency.tree import NodeKey
 
 QUARANTINE_ALARM_INTERVAL_MS = 3_600_000
 
@@ -260,3 +277,123 @@ class Store(Protocol):
     def find_sightings(self, query: SightingQuery) -> list[Sighting]:
         """Sightings matching ``query`` (see :class:`SightingQuery`) with id > ``query.after``,
         ascending by id, at most ``query.limit`` (``StoreError`` below 1)."""
+
+    # --- transparency log (central/store/sql_transparency.py, docs/transparency.md) -----------
+    # Ingest appends every newly inserted record as the next leaf in its own transaction.
+    def log_size(self) -> int:
+        """Leaves in the log (every record stored since migration 0008)."""
+
+    def log_nodes(self, keys: Collection[NodeKey]) -> dict[NodeKey, bytes]:
+        """The stored nodes among ``keys`` ((level, index); see central.transparency.tree)."""
+
+    def log_index(self, record_id: bytes) -> int | None:
+        """The leaf number of the record ``record_id``; ``None`` if it is not in the log."""
+
+    def log_entries(self, *, after: int = -1, limit: int = 1000) -> list[LogEntry]:
+        """Leaves with index > ``after``, ascending, with their records and leaf hashes."""
+
+    def log_level(
+        self, level: int, *, after: int = -1, limit: int = 1000
+    ) -> list[tuple[int, bytes]]:
+        """Stored nodes (index, hash) of ``level`` with index > ``after``, ascending."""
+
+    def unlogged_records(self, *, limit: int = 1000) -> list[StoredRecord]:
+        """Stored records that are no leaf of the log (none, unless stored before 0008)."""
+
+    def add_tree_head(self, head: StoredTreeHead) -> StoredTreeHead:
+        """Keep a signed tree head; one per size: a head for a size already kept leaves the
+        first in place, and that one is returned."""
+
+    def tree_head(self, size: int | None = None) -> StoredTreeHead | None:
+        """The kept head of ``size``, or the largest when ``size`` is ``None``."""
+
+    def tree_heads(self, *, after_size: int = -1, limit: int = 1000) -> list[StoredTreeHead]:
+        """Kept heads with size > ``after_size``, ascending."""
+
+    # --- metrics ------------------------------------------------------------------------------
+    def counts(self) -> StoreCounts:
+        """The counts behind ``/metrics``, in one read transaction."""
+
+    # --- feeds (docs/feeds.md; migration 0009) ------------------------------------------------
+    def append_feed_items(
+        self, items: Sequence[FeedItem], *, now_ms: int, marks: Mapping[str, int] | None = None
+    ) -> list[FeedItem]:
+        """Append the items whose (feed, key) is new, ids ascending in commit order, with an
+        outbox row for every live webhook of the feed that may see each (an enterprise's: items
+        naming it among ``parties``); raise each of ``marks`` to its value. Return the items
+        added, with ids."""
+
+    def feed_items(
+        self,
+        feed: FeedName,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        party: str | None = None,
+        since_at: int | None = None,
+    ) -> list[FeedItem]:
+        """Items of ``feed`` with id > ``after``, ascending; ``party``: only those it may see;
+        ``since_at``: only those that happened at or after it."""
+
+    def feed_marks(self) -> dict[str, int]:
+        """How far the feed builders have read (name → value)."""
+
+    def tonnage_facts(self, *, first_day: str, last_day: str) -> list[TonnageFact]:
+        """Released net per CST day, site, direction and the coal type of the weighing's
+        ticket, both days included."""
+
+    def first_weighing_day(self) -> str | None:
+        """The CST day of the earliest released weighing with a net (None if none)."""
+
+    def weighing_rows(self, *, since_ts: int) -> list[WeighingRow]:
+        """Released weighings with a net and ``ts`` ≥ ``since_ts``, with their records."""
+
+    def loaded_tickets(self, *, since_ms: int) -> list[StoredTicket]:
+        """Tickets loaded at or after ``since_ms``, by loading time."""
+
+    def recent_sightings(self, *, since_ms: int) -> list[Sighting]:
+        """Sightings recorded or seen at or after ``since_ms``, by id."""
+
+    def put_tax_declarations(
+        self, values: Sequence[TaxDeclaration], *, actor: str, at: int
+    ) -> list[TaxOutcome]:
+        """Store declarations all or nothing: ``added``, ``replaced`` (other figures for the
+        same enterprise and month; audited) or ``unchanged`` (the same again: nothing written).
+        ``NotFoundError`` for an unknown enterprise."""
+
+    def tax_declarations(
+        self, *, first_period: str, last_period: str, enterprise: str | None = None
+    ) -> list[TaxDeclaration]:
+        """Declarations of months ``first_period``..``last_period`` (``YYYY-MM``)."""
+
+    def add_webhook(
+        self,
+        *,
+        token: int,
+        enterprise: str | None,
+        feed: FeedName,
+        url: str,
+        secret: str,
+        actor: str,
+        at: int,
+    ) -> Webhook:
+        """Subscribe (audited); items appended from now on are queued for it."""
+
+    def list_webhooks(self, *, token: int | None = None) -> list[Webhook]:
+        """Live subscriptions (of ``token``, if given), by id."""
+
+    def delete_webhook(self, webhook_id: int, *, token: int | None, actor: str, at: int) -> None:
+        """End a subscription (of ``token``, if given); its undelivered rows stop.
+        ``NotFoundError`` if there is no such live subscription."""
+
+    def due_deliveries(self, *, now_ms: int, limit: int = 100) -> list[Delivery]:
+        """Undelivered outbox rows of live webhooks due at ``now_ms``, by webhook, then item."""
+
+    def finish_delivery(self, delivery_id: int, *, at: int) -> None:
+        """Mark delivered (once: a delivered row never becomes due again)."""
+
+    def retry_delivery(self, delivery_id: int, *, next_at: int, error: str) -> None:
+        """Count a failed attempt and make the row due again at ``next_at``."""
+
+    def webhook_backlog(self) -> int:
+        """Outbox rows of live webhooks not delivered yet (the ``/metrics`` gauge)."""

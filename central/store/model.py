@@ -343,3 +343,47 @@ class SightingQuery:
     plate: str | None = None
     after: int = 0
     limit: int = 100
+
+
+# --- transparency log and metrics ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredTreeHead:
+    """A signed tree head as central published it (``raw``: its COSE bytes)."""
+
+    size: int
+    root: bytes
+    ts: int
+    kid: str
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogEntry:
+    """Leaf ``index`` of the transparency log: the record it names (``None`` if that row is
+    gone) and the leaf hash stored for it."""
+
+    index: int
+    record_id: bytes
+    leaf_hash: bytes | None
+    appended_at: int
+    record: StoredRecord | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreCounts:
+    """What ``/metrics`` reports from the store, read in one transaction."""
+
+    log_size: int
+    """Leaves of the transparency log: every record ever stored (since migration 0008)."""
+    last_stored_at: int | None
+    """Central's clock when the newest leaf was stored (``None``: empty log)."""
+    last_record_ts: int | None
+    """The edge clock (``ts``) of that newest record."""
+    quarantine: dict[str, tuple[int, int]]
+    """Per reason: (distinct messages kept, messages received)."""
+    alarms: dict[str, int]
+    """Alarms raised, per kind."""
+    tickets: dict[str, int]
+    """Tickets per state."""

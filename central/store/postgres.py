@@ -41,6 +41,7 @@ from central.store import rules, schema
 from central.store.model import IncomingRecord, StoreOutcome
 from central.store.sql_api import ApiSql
 from central.store.sql_base import Row
+from central.store.sql_feeds import FeedSql
 from central.store.sql_ingest import IngestSql
 from central.store.sql_registry import RegistrySql
 
@@ -140,7 +141,7 @@ def _partition_name(month: date) -> str:
     return f"weighings_p{month.year:04d}_{month.month:02d}"
 
 
-class PostgresStore(RegistrySql[PgTx], IngestSql[PgTx], ApiSql[PgTx]):
+class PostgresStore(RegistrySql[PgTx], IngestSql[PgTx], ApiSql[PgTx], FeedSql[PgTx]):
     """The :class:`~central.store.base.Store` on PostgreSQL; safe for several ingest processes.
 
     ``timescaledb``: ``None`` uses TimescaleDB when the server offers it (the first migration

@@ -12,10 +12,10 @@ statement may contain a literal ``?`` or ``%``.
 
 Lock order (PostgreSQL; SQLite has one writer and needs none): per-device locks, sorted → rows
 of ``quarantine`` and ``quarantine_alarms``, sorted by key → the devices' own rows → rows of
-``tonnage_daily``, sorted → rows of ``tickets``, by cti → the alarm lock, last. Issuing a
-ticket locks its enterprise's row first (nothing else locks it), then inserts. Every
-transaction takes what it needs in that order, so two ingest workers cannot deadlock on each
-other (and a deadlock would be retried).
+``tonnage_daily``, sorted → rows of ``tickets``, by cti → the alarm lock → the one row of
+``transparency_state`` (the log), last of all. Issuing a ticket locks its enterprise's row
+first (nothing else locks it), then inserts. Every transaction takes what it needs in that
+order, so two ingest workers cannot deadlock on each other (and a deadlock would be retried).
 """
 
 from __future__ import annotations

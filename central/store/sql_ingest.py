@@ -23,6 +23,7 @@ from central.store.model import (
 )
 from central.store.sql_base import Row, TxT, json_value
 from central.store.sql_tickets import TicketSql
+from central.store.sql_transparency import MetricsSql, TransparencySql
 from central.ticketing.policy import DEFAULT_TOLERANCE, Tolerance
 
 _RECORD = "SELECT raw, record_id, device, site, seq, ts, type, received_at"
@@ -71,9 +72,10 @@ def _day_text(value: Any) -> str:
     return value if isinstance(value, str) else date.isoformat(value)
 
 
-class IngestSql(TicketSql[TxT]):
+class IngestSql(TicketSql[TxT], TransparencySql[TxT], MetricsSql[TxT]):
     """Ingest and the rest of :class:`~central.store.base.Store` but the registry (tickets
-    come with it: ingest moves them in its own transaction)."""
+    come with it: ingest moves them in its own transaction; so does the transparency log,
+    and the metrics counts read what ingest writes)."""
 
     def ingest(
         self,
@@ -136,6 +138,8 @@ class IngestSql(TicketSql[TxT]):
         )
         contiguous = self._advance_heads(tx, records, inserted)
         raised = self._insert_alarms(tx, [*alarms, *ticket_alarms, *quarantine_alarms])
+        # Last: the log's row lock serialises appends until the commit (sql_transparency).
+        self._append_to_log(tx, inserted, now_ms=now_ms)
         return BatchResult(
             outcomes=tuple(outcomes),
             quarantined_new=tuple(quarantined_new),

@@ -26,6 +26,7 @@ from central.store import rules, schema
 from central.store.model import IncomingRecord, StoreOutcome
 from central.store.sql_api import ApiSql
 from central.store.sql_base import Row
+from central.store.sql_feeds import FeedSql
 from central.store.sql_ingest import IngestSql
 from central.store.sql_registry import RegistrySql
 
@@ -66,7 +67,7 @@ def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
     return StoreError(f"SQLite database {path}: {text}")
 
 
-class SqliteStore(RegistrySql[SqliteTx], IngestSql[SqliteTx], ApiSql[SqliteTx]):
+class SqliteStore(RegistrySql[SqliteTx], IngestSql[SqliteTx], ApiSql[SqliteTx], FeedSql[SqliteTx]):
     """The :class:`~central.store.base.Store` on one SQLite file (one writer: one ingest worker)."""
 
     backend = "sqlite"

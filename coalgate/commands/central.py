@@ -6,6 +6,7 @@ under ``COALGATE_DATA_DIR`` when unset), ``COALGATE_MQTT_URL``, ``COALGATE_ISSUE
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import getpass
@@ -42,6 +43,9 @@ from central.ticketing import lifecycle
 from central.ticketing import service as ticketing
 from central.ticketing.bundles import BundlePublisher
 from central.ticketing.rules import TicketRequest
+from central.transparency.publisher import TreeHeadPublisher
+from central.webhooks.worker import WebhookWorker
+from coalgate.commands.central_ca import ca, revoke_device_certificates
 from wire.ids import check_device_id
 from wire.keysets import encode_cose_key_set, jwks
 from wire.tickets import ticket_qr
@@ -88,6 +92,9 @@ class _CentralGroup(click.Group):
 @click.group(cls=_CentralGroup)
 def central() -> None:
     """The regulator's service: registry, enrollment, ingest, tickets, the API."""
+
+
+central.add_command(ca)
 
 
 @central.command("migrate")
@@ -244,10 +251,15 @@ def enroll(site: str, device: str, pubkey: Path, out: Path | None) -> None:
 @central.command("revoke")
 @click.option("--device", required=True)
 def revoke(device: str) -> None:
-    """Revoke a device now: its records above the last stored seq are quarantined."""
+    """Revoke a device now: its records above the last stored seq are quarantined; its TLS
+    certificates are revoked in the device CA, if there is one (docs/operations.md)."""
+    now_ms = _now_ms()
     with _store(_settings()) as store:
-        revoked = store.revoke_device(device, actor=_actor(), at=_now_ms())
+        revoked = store.revoke_device(device, actor=_actor(), at=now_ms)
     click.echo(f"device {device} revoked above seq {revoked.revoked_above_seq}")
+    certificates = revoke_device_certificates(device, now_ms=now_ms)
+    if certificates is not None:
+        click.echo(certificates)
 
 
 @central.command("keys")
@@ -530,7 +542,8 @@ def token_revoke(token_id: int) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @click.option("--ingest/--no-ingest", default=True, help="Also run one ingest worker.")
 def run(host: str, port: int, ingest: bool) -> None:
-    """Serve the API (and ingest, unless --no-ingest) until SIGTERM or Ctrl-C."""
+    """Serve the API (and ingest, unless --no-ingest) until SIGTERM or Ctrl-C; sign and publish
+    the transparency log's tree head every COALGATE_STH_INTERVAL_S."""
     settings = _settings()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     # uvicorn catches SIGTERM/SIGINT while it serves and, once shut down, raises the signal
@@ -543,8 +556,13 @@ def run(host: str, port: int, ingest: bool) -> None:
         keyring = _keyring(settings)
         client = _bundle_client(settings)
         publisher = BundlePublisher(store=store, keyring=keyring, client=client, clock=_now_ms)
+        heads = TreeHeadPublisher(
+            store=store, keyring=keyring, client=client, clock=_now_ms,
+            interval_s=settings.sth_interval_s,
+        )  # fmt: skip
         worker: IngestWorker | None = None
         try:
+            heads.start()
             if ingest:
                 worker = IngestWorker(
                     store=store, keyring=keyring, mqtt_url=settings.mqtt,
@@ -562,6 +580,7 @@ def run(host: str, port: int, ingest: bool) -> None:
         finally:
             if worker is not None:
                 worker.stop()
+            heads.stop()
             client.disconnect()
             client.loop_stop()
     click.echo("central stopped")
@@ -581,3 +600,30 @@ def _bundle_client(settings: Settings) -> mqtt.Client:
     client.connect_async(url.host, url.port, keepalive=30)
     client.loop_start()
     return client
+
+
+@central.group("webhooks")
+def webhooks_group() -> None:
+    """Signed webhooks of the credit and trucks feeds (docs/feeds.md)."""
+
+
+@webhooks_group.command("run")
+@click.option("--interval-s", type=click.FloatRange(0.1, 3600), default=5.0, show_default=True)
+def webhooks_run(interval_s: float) -> None:
+    """Build new feed items and deliver the webhooks due, until SIGTERM or Ctrl-C."""
+    settings = _settings()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    with _store(settings) as store:
+        worker = WebhookWorker(
+            store=store, settings=settings.feeds, clock=_now_ms, interval_s=interval_s
+        )
+        asyncio.run(_run_webhooks(worker))
+    click.echo("webhooks stopped")
+
+
+async def _run_webhooks(worker: WebhookWorker) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, worker.stop)
+    click.echo("webhooks delivering", err=True)
+    await worker.run()

@@ -24,6 +24,9 @@ from tests.central.api_support import NEW_DEVICE, TestClient, World, build_world
 
 PUBLIC: frozenset[str] = frozenset({"*"})
 ROLES = ("regulator", "admin", "enterprise", "checkpoint", "platform", "device")
+FEEDS = ("credit", "credit/scores", "trucks", "mu-efficiency", "tax")
+FEED_READERS = frozenset({"platform", "regulator", "admin", "enterprise"})
+FEED_WRITERS = frozenset({"platform", "regulator", "enterprise"})
 
 RULES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/healthz"): PUBLIC,
@@ -44,9 +47,22 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/tickets/verify"): frozenset({"checkpoint", "regulator"}),
     ("POST", "/api/v1/sightings"): frozenset({"checkpoint"}),
     ("GET", "/api/v1/sightings"): frozenset({"regulator", "checkpoint"}),
+    ("GET", "/metrics"): PUBLIC,
+    ("GET", "/api/v1/transparency/sth"): frozenset(ROLES),
+    ("GET", "/api/v1/transparency/inclusion/{record_id}"): frozenset(ROLES),
+    ("GET", "/api/v1/transparency/consistency"): frozenset(ROLES),
+    **{("GET", f"/api/v1/feeds/{feed}"): FEED_READERS for feed in FEEDS},
+    ("POST", "/api/v1/tax/declarations"): FEED_WRITERS,
+    ("POST", "/api/v1/webhooks"): FEED_WRITERS,
+    ("GET", "/api/v1/webhooks"): FEED_WRITERS,
+    ("DELETE", "/api/v1/webhooks/{id}"): FEED_WRITERS,
 }
 
 Request = tuple[str, dict[str, Any], Any]  # path, query, JSON body
+
+
+def _feed(feed: str, **query: str) -> Callable[[World], Request]:
+    return lambda w: (f"/api/v1/feeds/{feed}", query, None)
 
 
 def _pem(world: World) -> str:
@@ -87,6 +103,24 @@ REQUESTS: dict[tuple[str, str], Callable[[World], Request]] = {
     ("POST", "/api/v1/tickets/verify"): lambda w: ("/api/v1/tickets/verify", {}, {"qr": w.qr()}),
     ("POST", "/api/v1/sightings"): lambda w: ("/api/v1/sightings", {}, {"qr": w.qr()}),
     ("GET", "/api/v1/sightings"): lambda w: ("/api/v1/sightings", {}, None),
+    ("GET", "/metrics"): lambda w: ("/metrics", {}, None),
+    ("GET", "/api/v1/transparency/sth"): lambda w: ("/api/v1/transparency/sth", {}, None),
+    ("GET", "/api/v1/transparency/inclusion/{record_id}"): lambda w: (
+        f"/api/v1/transparency/inclusion/{w.loading.id.hex()}", {}, None
+    ),
+    ("GET", "/api/v1/transparency/consistency"): lambda w: (
+        "/api/v1/transparency/consistency", {"first": 0, "second": 2}, None
+    ),
+    **{("GET", f"/api/v1/feeds/{feed}"): _feed(feed) for feed in FEEDS},
+    ("POST", "/api/v1/tax/declarations"): lambda w: (
+        "/api/v1/tax/declarations", {}, {"declarations": [
+            {"enterprise": b.ENTERPRISE, "period": "2026-11", "sold_kg": 1, "value_yuan": 1}]}
+    ),
+    ("POST", "/api/v1/webhooks"): lambda w: (
+        "/api/v1/webhooks", {}, {"feed": "credit", "url": "https://example.org/hook"}
+    ),
+    ("GET", "/api/v1/webhooks"): lambda w: ("/api/v1/webhooks", {}, None),
+    ("DELETE", "/api/v1/webhooks/{id}"): lambda w: ("/api/v1/webhooks/1", {}, None),
 }  # fmt: skip
 
 # … and the requests another enterprise's (or device's) token must be refused, per route.
@@ -102,6 +136,7 @@ FOREIGN: dict[tuple[str, str], list[Callable[[World], Request]]] = {
     ("GET", "/api/v1/tickets"): [lambda w: ("/api/v1/tickets", {"enterprise": b.ENTERPRISE}, None)],
     ("GET", "/api/v1/tickets/{cti}"): [REQUESTS[("GET", "/api/v1/tickets/{cti}")]],
     ("POST", "/api/v1/tickets/{cti}/revoke"): [REQUESTS[("POST", "/api/v1/tickets/{cti}/revoke")]],
+    **{("GET", f"/api/v1/feeds/{feed}"): [_feed(feed, enterprise=b.ENTERPRISE)] for feed in FEEDS},
 }  # fmt: skip
 
 

@@ -241,7 +241,7 @@ def test_checkpoint_tokens_made_before_0007_survive_it_naming_no_checkpoint(
         )
     )
     monkeypatch.setattr(schema, "load", shipped)
-    assert unmigrated.migrate() == ["0007_sightings"]
+    assert unmigrated.migrate()[0] == "0007_sightings"  # and the later ones
     legacy = unmigrated.token_by_digest(digest("old"))
     assert legacy is not None
     assert (legacy.role, legacy.checkpoint) == ("checkpoint", None)
