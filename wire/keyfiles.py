@@ -47,6 +47,12 @@ def write_key_pair(key: SigningKey, directory: Path) -> tuple[Path, Path]:
     return private_path, public_path
 
 
+def write_signing_key(key: SigningKey, path: Path) -> Path:
+    """Write one private key (PKCS#8 PEM, 0600) to ``path``; refuse to overwrite."""
+    _write_new(path, key.to_pem(), 0o600)
+    return path
+
+
 def _kid_from_name(path: Path, suffix: str) -> str:
     kid = path.name.removesuffix(suffix) if path.name.endswith(suffix) else path.stem
     if not is_valid_id(kid):

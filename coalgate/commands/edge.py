@@ -10,6 +10,7 @@ import click
 
 from coalgate.commands.edge_config import check_config
 from coalgate.commands.edge_io import io_command
+from coalgate.commands.edge_run import enroll_command, run_command
 from edge.errors import ConfigError
 from edge.modbus.line import ModbusLine
 from edge.modbus.regmap import load_register_map
@@ -29,6 +30,8 @@ def edge() -> None:
 
 edge.add_command(io_command)
 edge.add_command(check_config)
+edge.add_command(run_command)
+edge.add_command(enroll_command)
 
 
 @edge.command("read-scale")
