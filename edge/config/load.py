@@ -100,7 +100,12 @@ def _syntax_error(message: str, shown: str) -> SiteConfigError:
 def _first_error(exc: ValidationError, shown: str, lines: KeyLines) -> SiteConfigError:
     located = [(_key(error), error) for error in exc.errors(include_url=False)]
     # The first problem in file order is the one a person fixes first; unplaced ones go last.
-    key, error = min(located, key=lambda item: _order(lines.line_of(item[0])))
+    # A missing key comes after every other problem: a misspelt key (an unknown one) is
+    # usually why it is missing, and "did you mean" says more than "required".
+    key, error = min(
+        located,
+        key=lambda item: (item[1]["type"] == "missing", _order(lines.line_of(item[0]))),
+    )
     return SiteConfigError(
         _message(error, key), path=shown, option=_dotted(key), line=lines.line_of(key)
     )
