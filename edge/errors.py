@@ -23,9 +23,11 @@ misconfiguration by our side, as in h11. Every error carries a short stable ``re
     └── LocalError            our side misused the API or is misconfigured
         ├── ConfigError       a configuration that cannot work (also a ValueError)
         │   └── SiteConfigError  a site file that cannot work: file, dotted key, TOML line
-        └── JournalError      the journal cannot be opened or written (``journal_fault``)
-            └── JournalFullError  an append refused: the disk budget is spent; nothing
-                              un-acked is ever deleted to make room
+        ├── JournalError      the journal cannot be opened or written (``journal_fault``)
+        │   └── JournalFullError  an append refused: the disk budget is spent; nothing
+        │                     un-acked is ever deleted to make room
+        └── AccountError      an operator account that cannot be made, changed or read (the
+                              console's accounts file; ``code``: exists, unknown, invalid, file)
 """
 
 from __future__ import annotations
@@ -234,6 +236,17 @@ class JournalFullError(JournalError):
         super().__init__(message, path=path)
         self.used_bytes = used_bytes
         self.budget_bytes = budget_bytes
+
+
+class AccountError(LocalError):
+    """An operator account of the console that cannot be made or changed (``code``: ``exists``,
+    ``unknown``, ``invalid``), or an accounts file that cannot be read or written (``file``)."""
+
+    reason = "account"
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class EnrollError(RemoteError):

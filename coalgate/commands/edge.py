@@ -10,6 +10,7 @@ import click
 
 from coalgate.commands.edge_config import check_config
 from coalgate.commands.edge_io import io_command
+from coalgate.commands.edge_operator import operator_command
 from coalgate.commands.edge_run import enroll_command, run_command
 from edge.errors import ConfigError
 from edge.modbus.line import ModbusLine
@@ -32,6 +33,7 @@ edge.add_command(io_command)
 edge.add_command(check_config)
 edge.add_command(run_command)
 edge.add_command(enroll_command)
+edge.add_command(operator_command)
 
 
 @edge.command("read-scale")
