@@ -10,6 +10,7 @@ import click
 from coalgate.commands.audit import audit
 from coalgate.commands.central import central
 from coalgate.commands.checkpoint import checkpoint
+from coalgate.commands.demo import demo
 from coalgate.commands.edge import edge
 from coalgate.commands.key import key
 from coalgate.commands.receipt import receipt
@@ -47,6 +48,7 @@ cli.add_command(sim)
 cli.add_command(central)
 cli.add_command(edge)
 cli.add_command(audit)
+cli.add_command(demo)
 
 
 def main() -> None:

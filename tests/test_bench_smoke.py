@@ -114,3 +114,27 @@ def test_gate_bench_runs_and_prints_every_figure() -> None:
         "5 releases measured after 1 warm-up, 0 held",
     ):
         assert label in result.stdout
+
+
+@pytest.mark.timeout(300)
+def test_run_all_writes_the_report_with_every_benchmark(tmp_path: Path) -> None:
+    out = tmp_path / "performance.md"
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run_all.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=True,
+    )
+    text = out.read_text(encoding="utf-8")
+    assert "- CPU: " in text
+    assert "- Python 3." in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    names = {row.split("|")[1].strip() for row in rows[1:]}
+    expected = {"wire_bench", "driver_bench", "gate_bench", "ingest_bench", "uplink_bench"}
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        expected -= {"ingest_bench", "uplink_bench"}  # run_all skips them and says so
+        assert "skipped: ingest_bench" in text
+    assert names == expected, text
+    assert "| gate_bench | decision latency, stable reading to Barrier(up=True)" in text
+    assert "| ingest_bench |" not in text or "(target ≥ 0.70)" in text
