@@ -5,10 +5,12 @@ rebuilds each lane's memory from it (``edge.runtime.recovery``), starts the upli
 bundle goes to every lane at start, each new verified bundle as ``BundleIn``), one
 ``ModbusLine`` per distinct line (shared by a transmitter and an IO module on one RS-485 pair),
 and per lane the scale driver, the IO driver and a ``LaneRunner``; and the local HTTP server
-(``edge.runtime.http``) on ``[http] bind``. ``stop()`` (SIGTERM, SIGINT) ends it cleanly: the
-server finishes its requests, the tasks are cancelled, a record being committed is committed
-(``executor.append_durably``), then the lines and the journal close. Nothing raises the barrier
-on the way down: pulse barriers lower by themselves, level barriers keep what they have.
+(``edge.runtime.http``) on ``[http] bind``, with the operator console at ``/console``
+(``edge.runtime.console_backend``; accounts in ``<data_dir>/operators.json``). ``stop()``
+(SIGTERM, SIGINT) ends it cleanly: the server finishes its requests, the tasks are cancelled,
+a record being committed is committed (``executor.append_durably``), then the lines and the
+journal close. Nothing raises the barrier on the way down: pulse barriers lower by themselves,
+level barriers keep what they have.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Any, Final
 
 from edge.camera.reads import PlateRead
 from edge.config.model import LaneSettings, ModbusScale, SerialScale, SiteConfig
+from edge.console.accounts import Accounts
+from edge.console.routes import console_router
 from edge.errors import ConfigError
 from edge.gate.config import LaneConfig
 from edge.gate.lane import Lane
@@ -30,6 +34,7 @@ from edge.io.driver import IoDriver
 from edge.io.iomap import IoMap
 from edge.journal.store import DEFAULT_BUDGET_BYTES, Journal
 from edge.modbus.line import LineAddress, ModbusLine
+from edge.runtime.console_backend import AgentConsole, certificate_path
 from edge.runtime.display import ConsoleDisplay, Display, FanOut
 from edge.runtime.http import build_app, server
 from edge.runtime.lane_runner import LaneRunner, ScaleDriver, wall_ms
@@ -168,9 +173,19 @@ class EdgeAgent:
                 settings, journal, central_keys, uplink, memories
             )
         self._gauges(journal, uplink)
+        backend = AgentConsole(
+            site=config.site.id, device=config.site.device, runners=self.runners,
+            journal=journal, uplink=uplink, last_ack=lambda: self.last_ack_ms,
+            certificate=certificate_path(config.site.device_key), clock=self.clock,
+            logger=self.log,
+        )  # fmt: skip
+        console = console_router(
+            backend=backend, accounts=Accounts.in_dir(config.site.data_dir), clock=self.clock,
+            logger=self.log,
+        )  # fmt: skip
         app = build_app(
             cameras=config.cameras(), on_plate=self._plate, metrics=self.metrics,
-            lanes=self._lanes, health=self._health,
+            lanes=self._lanes, health=self._health, console=console,
             logger=self.log,
         )  # fmt: skip
         http = server(app, host=config.http.host, port=config.http.port)

@@ -4,7 +4,9 @@
 - ``GET /metrics`` — Prometheus text (``edge.runtime.metrics``);
 - ``GET /healthz`` — 200 ``{"status": "ok", …}`` while the agent runs (lane states, uplink);
 - ``GET /api/lanes`` — every lane's state, weight, beams, lights, plate, faults, the last
-  decisions with their reasons and the last alarms (what the operator console shows).
+  decisions with their reasons and the last alarms;
+- ``/console`` — the operator console (``edge.console.routes``), when the agent gives its
+  router (``console``).
 
 Served by uvicorn on the agent's own event loop (``serve``), so handlers read the lanes'
 state directly; uvicorn's own signal handling is switched off — the agent owns shutdown.
@@ -18,7 +20,7 @@ from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from edge.camera.reads import CameraSpot, PlateRead
@@ -36,11 +38,14 @@ def build_app(
     metrics: Metrics,
     lanes: Callable[[], list[dict[str, Any]]],
     health: Callable[[], dict[str, Any]],
+    console: APIRouter | None = None,
     logger: logging.Logger | None = None,
 ) -> FastAPI:
-    """The app; the callables are read per request."""
+    """The app; the callables are read per request; ``console``: the console's routes."""
     app = FastAPI(title="coalgate edge", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(camera_router(cameras=cameras, sink=on_plate, logger=logger))
+    if console is not None:
+        app.include_router(console)
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def get_metrics() -> PlainTextResponse:

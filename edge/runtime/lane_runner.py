@@ -4,7 +4,9 @@ Tasks (named, in one ``TaskGroup``): the scale driver, the IO driver, a pump for
 their events into lane inputs (``WeightIn``, ``BeamsIn``, ``ScaleFaultIn``, ``IoFaultIn``; the
 ``ScaleWatch`` stuck check sees both), the step loop, and the ``CommandRunner`` for devices.
 
-Every input is stamped with the wall clock (UTC ms) when it arrives and queued; the step loop is
+Every input is stamped with the wall clock (UTC ms) when it arrives and queued; an operator's
+input from the console (``submit``) is queued the same way with a future that the step loop
+resolves with that step's outcome (state after, lines said). The step loop is
 the only caller of ``Lane.step`` (the core is not thread- or task-safe) and feeds ``Tick`` when
 nothing arrived for ``tick_s``. Times given to the core never go backwards (a clock step back is
 held at the last time). After a list whose write failed, ``JournalFault(active=True)`` is the
@@ -13,12 +15,18 @@ very next input; the next list that writes again is followed by ``JournalFault(a
 Fault sources are merged before the core sees them (it keeps one fault per source): the scale's
 ``silent``/``disconnected``/``stuck``, the IO module's polling fault and a command that did not
 take effect (cleared when the module answers again: ``resumed``/``reconnected``).
+
+What the console shows of the lane is kept by a ``LaneTracker`` (``tracker``), fed by the step
+loop (inputs, the ``Say``/``ZeroScale`` commands of each step, records as written with their
+seq and id) and by the IO pump (lights and the barrier's limit switch as the module reports
+them); the console reads ``tracker.view()`` from other threads under ``view_lock``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -26,6 +34,9 @@ from typing import Any, Final, Protocol
 
 from edge.camera.reads import PlateRead
 from edge.config.model import LaneSettings
+from edge.console.backend import OperatorInput, Outcome, SayLine
+from edge.console.tracker import LaneTracker
+from edge.errors import LocalError
 from edge.gate.inputs import (
     BeamsIn,
     BundleIn,
@@ -38,6 +49,7 @@ from edge.gate.inputs import (
     WeightIn,
 )
 from edge.gate.lane import Lane
+from edge.gate.outputs import Say, ZeroScale
 from edge.io.driver import IoDriver
 from edge.io.events import BeamsChanged, CoilsChanged, IoEvent, IoFaultKind
 from edge.journal.store import Journal
@@ -121,7 +133,11 @@ class LaneRunner:
         self.tick_s = tick_s
         self.watch = watch or ScaleWatch(tolerance_kg=settings.scale.division_kg)
         self.log = logger or logging.getLogger(__name__)
-        self.inputs: asyncio.Queue[tuple[int, Input]] = asyncio.Queue(maxsize=INPUT_QUEUE)
+        self.inputs: asyncio.Queue[tuple[int, Input, asyncio.Future[Outcome] | None]] = (
+            asyncio.Queue(maxsize=INPUT_QUEUE)
+        )
+        self.tracker = LaneTracker(lane)
+        self.view_lock = threading.Lock()
         self.commands = CommandRunner(
             lane=self.id, io=io, scale=scale, display=display, on_io_fault=self._command_fault,
             on_barrier=self._barrier_moved, clock=clock, logger=self.log,
@@ -151,7 +167,7 @@ class LaneRunner:
     def feed(self, item: Input) -> None:
         """Queue an input, stamped now (any task on the loop)."""
         try:
-            self.inputs.put_nowait((self.clock(), item))
+            self.inputs.put_nowait((self.clock(), item, None))
         except asyncio.QueueFull:
             self.dropped_inputs += 1
             if self.dropped_inputs in (1, 10, 100) or self.dropped_inputs % 1000 == 0:
@@ -159,6 +175,16 @@ class LaneRunner:
                     "lane %s: the step loop is behind; %d inputs dropped",
                     self.id, self.dropped_inputs,
                 )  # fmt: skip
+
+    async def submit(self, item: OperatorInput) -> Outcome:
+        """Queue an operator's input and wait for the step that takes it: its outcome.
+        ``LocalError`` when the queue is full (the step loop is far behind)."""
+        answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        try:
+            self.inputs.put_nowait((self.clock(), item, answer))
+        except asyncio.QueueFull as exc:
+            raise LocalError(f"lane {self.id} is busy: its input queue is full") from exc
+        return await answer
 
     def plate_read(self, read: PlateRead) -> None:
         """A camera read of this lane (the camera router's sink)."""
@@ -188,31 +214,43 @@ class LaneRunner:
 
     async def _step_loop(self) -> None:
         while True:
+            answer: asyncio.Future[Outcome] | None = None
             try:
                 async with asyncio.timeout(self.tick_s):
-                    at, item = await self.inputs.get()
+                    at, item, answer = await self.inputs.get()
             except TimeoutError:
                 at, item = self.clock(), Tick()
-            await self.step(item, at_ms=at)
+            said = await self.step(item, at_ms=at)
+            if answer is not None and not answer.done():  # the request may have gone
+                answer.set_result(Outcome(state=self.lane.state, said=said))
 
-    async def step(self, item: Input, *, at_ms: int) -> None:
+    async def step(self, item: Input, *, at_ms: int) -> tuple[SayLine, ...]:
         """Step the lane with ``item`` and execute what it returns (and a journal fault after
         a failed write). A journal that took another record since (the uplink's heartbeat, say)
-        is writable again: the lane hears so first."""
+        is writable again: the lane hears so first. Returns the lines said while taking
+        ``item``."""
         if self._journal_faulted and self.journal.highest_seq > self._failed_seq:
             self._journal_faulted = False
             await self._step_one(
                 JournalFault(active=False, reason="the journal takes records"), at_ms
             )
-        await self._step_one(item, at_ms)
+        return await self._step_one(item, at_ms)
 
-    async def _step_one(self, item: Input, at_ms: int) -> None:
+    async def _step_one(self, item: Input, at_ms: int) -> tuple[SayLine, ...]:
         pending: Input | None = item
         informed = False
+        said: list[SayLine] = []
         while pending is not None:
             self._now = max(self._now, at_ms)
             before = self.lane.state
-            outputs = self.lane.step(pending, now_ms=self._now)
+            with self.view_lock:
+                self.tracker.input(pending, now_ms=self._now)
+                outputs = self.lane.step(pending, now_ms=self._now)
+                for output in outputs:
+                    if isinstance(output, Say | ZeroScale):
+                        self.tracker.command(output, now_ms=self._now)
+                    if isinstance(output, Say):
+                        said.append(self.tracker.said[-1])
             self.steps += 1
             if self.lane.state != before:
                 self.log.info(
@@ -220,6 +258,8 @@ class LaneRunner:
                     extra={"lane": self.id, "state": self.lane.state},
                 )  # fmt: skip
             result = await self.executor.execute(outputs, now_ms=self._now)
+            with self.view_lock:
+                self.tracker.stepped(before=before)
             pending = None
             if result.failed is not None:
                 self.metrics.journal_failures += 1
@@ -233,6 +273,7 @@ class LaneRunner:
                 self._journal_faulted = False
                 pending = JournalFault(active=False, reason="records are written again")
                 at_ms = self.clock()
+        return tuple(said)
 
     # --- pumps ---------------------------------------------------------------------------
 
@@ -266,6 +307,8 @@ class LaneRunner:
             event: IoEvent = await self.io.events.get()
             if isinstance(event, BeamsChanged):
                 self.beams = event
+                with self.view_lock:
+                    self.tracker.barrier_seen_up = event.barrier_up
                 self.feed(
                     BeamsIn(
                         entry=event.entry, front=event.front, rear=event.rear, exit=event.exit,
@@ -275,6 +318,8 @@ class LaneRunner:
                 self._watched(self.watch.observe(event))
             elif isinstance(event, CoilsChanged):
                 self.coils = event
+                with self.view_lock:
+                    self.tracker.red, self.tracker.green = event.red, event.green
             elif event.kind in _IO_ON:
                 self._set_io_fault("module", f"{event.kind}: {event.detail}"[:200])
             elif event.kind in _IO_OFF:
@@ -326,6 +371,8 @@ class LaneRunner:
 
     def _written(self, done: Written) -> None:
         body, entry = done.body, done.entry
+        with self.view_lock:
+            self.tracker.written(body, seq=entry.seq, record_id=entry.record_id, now_ms=self._now)
         self.metrics.records[done.write.type] += 1
         if isinstance(body, WeighingBody):
             for reason in body.reasons:
