@@ -46,7 +46,7 @@ from edge.console.sessions import (
     Session,
     SessionTable,
 )
-from edge.errors import AccountError
+from edge.errors import AccountError, LocalError
 from edge.gate.inputs import AlarmAck, ChooseTicket, ManualPlate, Override, ZeroRequest
 from wire.errors import WireError
 from wire.tickets import ticket_from_qr
@@ -182,7 +182,10 @@ class _Console:
         if not enabled:
             self.table.close_operator(found.operator)
             raise _error(401, "login", "this operator account is disabled")
-        outcome = await self.backend.submit(lane, item)
+        try:
+            outcome = await self.backend.submit(lane, item)
+        except LocalError as exc:  # the lane did not take the input in time (a busy queue)
+            raise _error(503, "busy", f"lane {lane} did not take the input: {exc.message}") from exc
         self.log.info(
             "console: operator %s on lane %s: %s -> %s", found.operator, lane,
             type(item).__name__, outcome.state,

@@ -4,6 +4,7 @@ real ``Lane``; records are really signed."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import stat
 import warnings
@@ -17,9 +18,13 @@ from hypothesis import strategies as st
 
 from edge.console import present
 from edge.console.accounts import Accounts, check_password
-from edge.errors import AccountError
+from edge.console.backend import OperatorInput, Outcome
+from edge.console.memory import MemoryBackend
+from edge.errors import AccountError, LocalError
 from edge.gate.inputs import ScaleFaultIn
+from edge.gate.lane import Lane
 from tests.edge.console import support as s
+from tests.edge.gate import builders as gb
 from tests.wire import central_factories as cf
 from wire.bodies import EventBody, WeighingBody
 from wire.receipts import verify_receipt
@@ -440,3 +445,22 @@ def test_an_acknowledgement_without_a_record_id_takes_the_oldest_of_its_kind(
     act(client, headers, "ack", {"kind": "escape"})
     (left,) = client.get("/console/api/state").json()["lanes"][0]["alarms"]
     assert left["ref"] == newest["ref"]
+
+
+class BusyBackend(MemoryBackend):
+    """A backend whose lane does not take inputs in time, as AgentConsole reports it."""
+
+    async def submit(self, lane: str, item: OperatorInput) -> Outcome:
+        raise LocalError(f"lane {lane} took no input within 10 s")
+
+
+def test_a_lane_that_does_not_take_the_input_is_a_clear_503(world: s.World) -> None:
+    lane = Lane(gb.config(), site=gb.SITE, keys=gb.KEYS, bundle=world.bundle, now_ms=world.clock())
+    busy = BusyBackend(lanes=[lane], key=cf.DEVICE_KEY, certificate=None, clock=world.clock)
+    built = s.app(dataclasses.replace(world, backend=busy), stream_s=0.3)
+    with TestClient(built) as client:
+        headers = log_in(client)
+        answer = client.post(f"{LANE}/zero", json={}, headers=headers)
+        assert answer.status_code == 503
+        assert answer.json()["detail"]["code"] == "busy"
+        assert "took no input within 10 s" in answer.json()["detail"]["message"]
