@@ -90,23 +90,52 @@ def record_sighting(
         verification = verify_qr(
             context.store, context.keyring, body.qr, issuer=context.settings.issuer, now_ms=now
         )
-        cti, claimed_plate = _claimed(verification)
-        record = verification["record"]
-        sighting = Sighting(
-            checkpoint=checkpoint,
-            token=principal.token_id,
-            kind="receipt" if verification["kind"] == "receipt" else "ticket",
-            cti=cti,
-            plate=typed or claimed_plate,
-            seen_at=seen_at,
-            recorded_at=now,
-            valid=verification["valid"],
-            reason=verification["reason"],
-            ticket_state=cast(TicketState | None, verification["online"]["ticket_state"]),
-            record_id=None if record is None else bytes.fromhex(record),
+        sighting = qr_sighting(
+            checkpoint, principal, verification, plate=typed, seen_at=seen_at, now_ms=now
         )
     stored = context.store.add_sighting(sighting)
     return {"sighting": sighting_view(stored), "verification": verification}
+
+
+def qr_sighting(
+    checkpoint: str,
+    principal: Principal,
+    verification: Verification,
+    *,
+    plate: str | None,
+    seen_at: int,
+    now_ms: int,
+) -> Sighting:
+    """The sighting of a verified (or refused) QR text: what the QR claims, and the verdict."""
+    cti, claimed_plate = _claimed(verification)
+    record = verification["record"]
+    return Sighting(
+        checkpoint=checkpoint,
+        token=principal.token_id,
+        kind="receipt" if verification["kind"] == "receipt" else "ticket",
+        cti=cti,
+        plate=plate or claimed_plate,
+        seen_at=seen_at,
+        recorded_at=now_ms,
+        valid=verification["valid"],
+        reason=verification["reason"],
+        ticket_state=cast(TicketState | None, verification["online"]["ticket_state"]),
+        record_id=None if record is None else bytes.fromhex(record),
+    )
+
+
+def record_checkpoint_verification(
+    context: Context, principal: Principal, verification: Verification, *, now_ms: int
+) -> None:
+    """A checkpoint that verifies a QR has seen the truck: every such verification is a
+    sighting, so the trucks feed sees checkpoints where officers only verified.
+    A checkpoint token made before sightings (no checkpoint) records nothing."""
+    if principal.role != "checkpoint" or principal.checkpoint is None:
+        return
+    sighting = qr_sighting(
+        principal.checkpoint, principal, verification, plate=None, seen_at=now_ms, now_ms=now_ms
+    )
+    context.store.add_sighting(sighting)
 
 
 @router.get("/sightings", summary="Sightings, ascending by id (a checkpoint sees its own)")

@@ -11,6 +11,7 @@ from central.api.bodies import TicketBody, VerifyBody
 from central.api.context import ApiContext, Context
 from central.api.errors import forbidden
 from central.api.routes_records import ID
+from central.api.routes_sightings import record_checkpoint_verification
 from central.api.verify import verify_qr
 from central.api.views import BundleSent, Issued, TicketView, Verification, ticket_view
 from central.errors import PublishError
@@ -134,16 +135,16 @@ def revoke_ticket(
 @router.post("/tickets/verify", summary="Verify a ticket (CT1:) or receipt (CR1:) QR text")
 def verify(
     context: Context,
-    _principal: Annotated[Principal, allow("checkpoint", "regulator")],
+    principal: Annotated[Principal, allow("checkpoint", "regulator")],
     body: VerifyBody,
 ) -> Verification:
     """What verifies offline (signatures under central's keys, the loading deadline, the
     certified device) and what central knows now (ticket state and flags, the device, the
-    record). A text that does not verify is a 200 with ``valid`` false and the reason."""
-    return verify_qr(
-        context.store,
-        context.keyring,
-        body.qr,
-        issuer=context.settings.issuer,
-        now_ms=context.clock(),
+    record). A text that does not verify is a 200 with ``valid`` false and the reason. A
+    checkpoint's verification is also recorded as a sighting at its checkpoint."""
+    now = context.clock()
+    verification = verify_qr(
+        context.store, context.keyring, body.qr, issuer=context.settings.issuer, now_ms=now
     )
+    record_checkpoint_verification(context, principal, verification, now_ms=now)
+    return verification

@@ -74,11 +74,6 @@ def test_a_ticket_qr_is_verified_and_recorded(world: World, client: TestClient) 
     verification, sighting = answer["verification"], answer["sighting"]
     assert (verification["kind"], verification["valid"]) == ("ticket", True)
     assert verification["online"]["ticket_state"] == "loaded"
-    # The same verdict as POST /api/v1/tickets/verify gives.
-    verified = client.post(
-        "/api/v1/tickets/verify", json={"qr": world.qr()}, headers=world.auth("checkpoint")
-    ).json()
-    assert verification == verified
     assert sighting == {
         "id": sighting["id"], "checkpoint": CHECKPOINT, "kind": "ticket", "cti": world.cti,
         "plate": b.PLATE, "seen_at": NOW - 60_000, "recorded_at": NOW, "valid": True,
@@ -88,6 +83,28 @@ def test_a_ticket_qr_is_verified_and_recorded(world: World, client: TestClient) 
     recorder = tokens.lookup(world.store, world.tokens["checkpoint"])
     assert recorder is not None
     assert (stored.id, stored.token) == (sighting["id"], recorder.id)
+    # The same verdict as POST /api/v1/tickets/verify gives.
+    verified = client.post(
+        "/api/v1/tickets/verify", json={"qr": world.qr()}, headers=world.auth("checkpoint")
+    ).json()
+    assert verification == verified
+
+
+def test_a_checkpoints_verification_is_a_sighting_a_regulators_is_not(
+    world: World, client: TestClient
+) -> None:
+    for who in ("regulator", "checkpoint"):
+        answer = client.post(
+            "/api/v1/tickets/verify", json={"qr": forged_qr(world)}, headers=world.auth(who)
+        )
+        assert answer.status_code == 200
+        assert answer.json()["valid"] is False
+    (seen,) = world.store.find_sightings(SightingQuery())
+    assert (seen.checkpoint, seen.kind, seen.cti, seen.plate) == (
+        CHECKPOINT, "ticket", bytes.fromhex(world.cti), b.PLATE,
+    )  # fmt: skip
+    assert (seen.valid, seen.seen_at, seen.recorded_at) == (False, NOW, NOW)
+    assert seen.reason is not None
 
 
 def test_a_receipt_qr_records_its_weighing_record(world: World, client: TestClient) -> None:
