@@ -108,7 +108,8 @@ class Lane:
         now_ms: int | None = None,
     ) -> None:
         """``now_ms``: when the lane starts (the scale's silence is timed from it); None
-        means at the first ``step``."""
+        means at the first ``step``. A ``set`` of ``used_tickets`` is shared, not copied: the
+        lanes of one site pass the same set, so a ticket used at one is used at all."""
         self.config = config
         self.site = site
         self._keys = keys
@@ -501,8 +502,14 @@ class Lane:
         override = self._ctx.item
         if not isinstance(override, Override):
             return
-        unstable = () if self._senses.stable(self._now) else ("unstable",)
-        fresh = self._decide(unstable, operator=override.operator)
+        # What the sensors say now, not at the hold: a truck still partly on the deck (the
+        # classic way to hide weight) or still moving can never be waived into a release.
+        now: tuple[str, ...] = ()
+        if self._senses.current_position() != "wholly_on":
+            now += ("not_positioned",)
+        if not self._senses.stable(self._now):
+            now += ("unstable",)
+        fresh = self._decide(now, operator=override.operator)
         waived = tuple(reason for reason in fresh.reasons if reason != "ok")
         if set(waived) <= rules.OVERRIDABLE:
             self._ctx.decision = dataclasses.replace(

@@ -152,9 +152,9 @@ TABLE: Final[Mapping[tuple[str, str], Transition]] = MappingProxyType({
     ("fault",       "approach"):            (None,          ("escape", "end_session")),
     ("fault",       "empty"):               (None,          ("escape", "end_session")),
     ("fault",       "exit_broken"):         (None,          ("escape", "barrier_forced")),
-    ("fault",       "recovered"):           ("idle",        ("end_session", "reassess")),
-    ("fault",       "recovered_on_deck"):   ("positioning", ("start_session", "position_timer",
-                                                             "reassess")),
+    ("fault",       "recovered"):           ("idle",        ("close", "end_session", "reassess")),
+    ("fault",       "recovered_on_deck"):   ("positioning", ("close", "start_session",
+                                                             "position_timer", "reassess")),
 
     (ANY,           "plate_entry"):         (None,          ("collect_plate",)),
     (ANY,           "plate_exit"):          (None,          ("exit_without_session",)),

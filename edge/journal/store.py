@@ -248,11 +248,21 @@ class Journal:
                 )
             self._highest = seq
             self._last_id = record.id
-            self._used = self._measure()
+            # The record is committed: nothing after this point may fail the append (the
+            # caller would take a durable record for a lost one).
+            try:
+                self._used = self._measure()
+            except JournalError as exc:
+                self._log.warning("journal %s: cannot measure its size: %s", self.path, exc)
+                self._used += len(record.raw)
             listeners = list(self._listeners)
         entry = JournalEntry(seq=seq, record_id=record.id, data=record.raw)
         for listener in listeners:
-            listener(entry)
+            try:
+                listener(entry)
+            # A listener's bug must not turn a durable record into a "lost" one for the caller.
+            except Exception:  # noqa: BLE001  # logged with its traceback, then carry on
+                self._log.exception("journal %s: a listener failed on seq %d", self.path, seq)
         return entry
 
     def acked(self, seq: int) -> AckOutcome:

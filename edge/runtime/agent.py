@@ -110,6 +110,7 @@ class EdgeAgent:
         self.last_ack_ms: int | None = None
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
+        self._used_tickets: set[bytes] | None = None  # shared by every lane (edge.gate.memory)
         self._lines: dict[LineAddress, ModbusLine] = {}
         self._started = time.monotonic()
 
@@ -269,10 +270,12 @@ class EdgeAgent:
             poll_interval_s=io_settings.poll_interval_s,
         )  # fmt: skip
         memory = memories.get(settings.id, LaneMemory())
-        used = set().union(*(m.used_tickets for m in memories.values()))
+        if self._used_tickets is None:  # one set for every lane: used at one, used at all
+            self._used_tickets = set().union(*(m.used_tickets for m in memories.values()))
         lane = Lane(
             lane_config(settings), site=self.config.site.id, keys=central_keys,
-            bundle=uplink.bundle, used_tickets=used, tare_history=memory.tare_history,
+            bundle=uplink.bundle, used_tickets=self._used_tickets,
+            tare_history=memory.tare_history,
             first_passes=memory.first_passes, now_ms=self.clock(),
         )  # fmt: skip
         return LaneRunner(

@@ -10,6 +10,7 @@ from edge.gate import rules
 from edge.gate.inputs import ChooseTicket, IoFaultIn, ManualPlate, Override, ScaleFaultIn, WeightIn
 from edge.gate.outputs import Output
 from tests.edge.gate import builders as b
+from tests.edge.gate.test_table import CONFIG, positioning
 from tests.wire import central_factories as cf
 from wire.bodies import REASON_CODES, WeighingBody
 from wire.bundles import Vehicle
@@ -326,3 +327,30 @@ def test_identify_ignores_invalid_reads_and_prefers_the_operator() -> None:
 def test_ordered_deduplicates_and_says_ok_when_empty() -> None:
     assert rules.ordered([]) == ("ok",)
     assert rules.ordered(["b", "a", "b"]) == ("b", "a")
+
+
+def test_override_is_refused_for_a_truck_still_partly_on_the_deck() -> None:
+    # The rear axle parked off the deck hides weight: held not_positioned, and an operator
+    # cannot waive it even once the truck stands still and the reading is stable.
+    r = positioning()
+    out = r.tick(CONFIG.position_timeout_ms)
+    assert r.lane.state == "held"
+    assert "not_positioned" in last_weighing(out).reasons
+    r.hold_weight(20_000, ms=1500)
+    out = r.feed(Override(operator="op-1", reason="the driver is in a hurry"))
+    assert b.barrier_ups(out) == 0
+    assert b.events(out, "override")[0].detail["accepted"] is False
+    assert r.lane.state == "held"
+
+
+def test_a_ticket_used_at_one_lane_is_used_at_every_lane_of_the_site() -> None:
+    # The agent gives every lane the same set: a single-pass ticket released at lane 1 is
+    # refused at lane 2 at once, not only after a restart rebuilds the memory.
+    used: set[bytes] = set()
+    first = b.Run(b.lane(b.config(), used_tickets=used))
+    second = b.Run(b.lane(b.config(), used_tickets=used))
+    assert b.barrier_ups(first.drive_on(b.GROSS)) == 1
+    out = second.drive_on(b.GROSS)
+    assert b.barrier_ups(out) == 0
+    assert "ticket_used" in last_weighing(out).reasons
+    assert used == {b.OUT_TICKET.cti}

@@ -202,6 +202,10 @@ def recovered_on_deck(r: b.Run) -> list[Output]:
     return r.feed(ScaleFaultIn(active=False, reason="ok"))
 
 
+def lowers(out: list[Output]) -> bool:
+    return Barrier(up=False) in out
+
+
 def tare_ok_override(r: b.Run, out: list[Output]) -> bool:
     return released(r, out) and b.weighings(out)[0].reasons == ("manual_override", "zero_not_ok")
 
@@ -297,8 +301,14 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("fault", "empty"): Case(fault_on_deck, weight(0), alarm("escape")),
     ("fault", "exit_broken"): Case(fault_on_deck, beams(exit=True), alarm("escape")),
-    ("fault", "recovered"): Case(fault, feed(ScaleFaultIn(active=False, reason="ok"))),
-    ("fault", "recovered_on_deck"): Case(fault_on_deck, recovered_on_deck),
+    # Leaving a fault commands the barrier down again: a lowering lost to the fault (a level
+    # barrier whose IO module dropped) must not leave the arm up over an idle lane.
+    ("fault", "recovered"): Case(
+        fault, feed(ScaleFaultIn(active=False, reason="ok")), lambda r, out: lowers(out)
+    ),
+    ("fault", "recovered_on_deck"): Case(
+        fault_on_deck, recovered_on_deck, lambda r, out: lowers(out)
+    ),
     (ANY, "plate_entry"): Case(idle, lambda r: r.plate()),
     (ANY, "plate_exit"): Case(
         idle, lambda r: r.plate(camera="lane-1-exit"), alarm("exit_without_session")
