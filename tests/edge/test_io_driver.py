@@ -231,8 +231,11 @@ async def test_beams_follow_a_truck_through_the_lane(tmp_path: Path) -> None:
             assert (await driver.raise_barrier()).barrier_up
             await next_beams(driver, lambda b: b.front)
             await next_beams(driver, lambda b: b.exit)
-            await next_beams(driver, lambda b: not b.exit and not b.front)
-            await next_beams(driver, lambda b: not b.barrier_up)  # falls behind the truck
+            cleared = await next_beams(driver, lambda b: not b.exit and not b.front)
+            # The barrier falls behind the truck: the limit switch opens as the arm starts to
+            # move, often in the same poll as the exit beam clears (one snapshot, no later one).
+            if cleared.barrier_up:
+                await next_beams(driver, lambda b: not b.barrier_up)
 
 
 async def test_shared_rtu_line_with_the_transmitter(tmp_path: Path) -> None:
