@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import signal
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,12 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.journal.store import Journal
-from edge.uplink.client import Uplink, UplinkEvent
+from edge.uplink.client import Uplink
 from tests.conftest import free_port
 from tests.edge.journal.support import DEVICE, SITE, T0, body_for, chain_report, device_key
 from tests.edge.uplink.central_peer import CentralPeer, until
+from tests.edge.uplink.running import event as shared_event
+from tests.edge.uplink.running import running
 from tests.wire.central_factories import CENTRAL, CENTRAL_KEYS
 from wire.bundles import build_bundle
 from wire.topics import ack_topic, bundle_topic, status_topic
@@ -141,23 +144,8 @@ def make_uplink(journal: Journal, broker: Amqtt, **options: Any) -> Uplink:
     return Uplink(journal=journal, url=broker.url, central_keys=CENTRAL_KEYS, **settings)
 
 
-@contextlib.asynccontextmanager
-async def running(uplink: Uplink) -> AsyncIterator[Uplink]:
-    task = asyncio.create_task(uplink.run(), name="uplink-under-test")
-    try:
-        yield uplink
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def event(uplink: Uplink, kind: str, *, timeout_s: float = 20.0) -> UplinkEvent:
-    async with asyncio.timeout(timeout_s):
-        while True:
-            got = await uplink.events.get()
-            if got.kind == kind:
-                return got
+# amqtt answers more slowly after a restart than Mosquitto: a longer wait by default.
+event = functools.partial(shared_event, timeout_s=20.0)
 
 
 def write(journal: Journal, count: int) -> None:
