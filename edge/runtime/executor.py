@@ -215,18 +215,23 @@ class CommandRunner:
         #: Every batch accepted, in order (kept small: the latest ``COMMAND_BATCHES``).
         self.submitted: deque[tuple[Command, ...]] = deque(maxlen=COMMAND_BATCHES)
         self._queue: asyncio.Queue[tuple[Command, ...]] = asyncio.Queue(maxsize=COMMAND_BATCHES)
+        self._safe_pending: tuple[Command, ...] = ()
 
     def submit(self, batch: tuple[Command, ...]) -> None:
         """Queue a batch. When the devices are ``COMMAND_BATCHES`` behind, the batch is
-        dropped and logged (a barrier is never raised that late)."""
+        dropped and logged (a barrier is never raised that late) — except its fail-safe
+        commands (barrier down, red light on), which are kept and run as soon as the batch
+        running now ends, ahead of the queue: a dropped batch can never leave a barrier up."""
         try:
             self._queue.put_nowait(batch)
             self.submitted.append(batch)
         except asyncio.QueueFull:
             self.dropped += 1
+            safe = tuple(command for command in batch if _fail_safe(command))
+            self._safe_pending = _merge_safe(self._safe_pending, safe)
             self.log.error(  # noqa: TRY400  # a full queue has no traceback worth showing
-                "lane %s: device commands are %d batches behind; dropped %s",
-                self.lane, COMMAND_BATCHES, batch,
+                "lane %s: device commands are %d batches behind; dropped %s (kept %s)",
+                self.lane, COMMAND_BATCHES, batch, safe or "nothing",
             )  # fmt: skip
 
     async def idle(self) -> None:
@@ -238,8 +243,15 @@ class CommandRunner:
             batch = await self._queue.get()
             try:
                 await self._run_batch(batch)
+                await self._run_safe_pending()
             finally:
                 self._queue.task_done()
+
+    async def _run_safe_pending(self) -> None:
+        """The fail-safe commands kept from dropped batches (see ``submit``)."""
+        while self._safe_pending:
+            safe, self._safe_pending = self._safe_pending, ()
+            await self._run_batch(safe)
 
     async def _run_batch(self, batch: tuple[Command, ...]) -> None:
         for command in batch:
@@ -285,6 +297,22 @@ class CommandRunner:
             except (CommandRefusedError, EdgeError, TimeoutError) as exc:
                 why = exc.message if isinstance(exc, EdgeError) else "no answer in time"
                 self.log.warning("lane %s: the scale did not zero: %s", self.lane, why)
+
+
+def _fail_safe(command: Command) -> bool:
+    """A command that only ever makes the lane safer: barrier down, red light on."""
+    if isinstance(command, Barrier):
+        return not command.up
+    return isinstance(command, SetLights) and command.red and not command.green
+
+
+def _merge_safe(kept: tuple[Command, ...], more: tuple[Command, ...]) -> tuple[Command, ...]:
+    """At most one of each fail-safe command: running them twice changes nothing."""
+    merged = list(kept)
+    for command in more:
+        if command not in merged:
+            merged.append(command)
+    return tuple(merged)
 
 
 def _name(command: Command) -> str:

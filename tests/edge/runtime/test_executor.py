@@ -16,7 +16,7 @@ from edge.io.driver import IoDriver
 from edge.journal.store import Journal
 from edge.modbus.line import ModbusLine
 from edge.runtime.display import ConsoleDisplay
-from edge.runtime.executor import CommandRunner, OutputExecutor, Written
+from edge.runtime.executor import COMMAND_BATCHES, CommandRunner, OutputExecutor, Written
 from edge.runtime.recovery import rebuild
 from tests.edge.io_sim import ModbusSim
 from tests.wire import factories
@@ -127,6 +127,34 @@ async def test_a_failed_light_command_drops_the_barrier_behind_it(io_sim: Modbus
     state = io_sim.state()
     assert state["io"]["coils"][0] is False
     assert state["io"]["barrier"]["position"] == 0.0  # never raised
+
+
+async def test_a_barrier_down_in_a_dropped_batch_still_runs() -> None:
+    """Devices ``COMMAND_BATCHES`` behind drop a batch — but never its barrier-down."""
+    with ModbusSim.io("--barrier", "level") as sim:
+        async with ModbusLine(url=sim.url, timeout_s=0.5) as line:
+            io = IoDriver(line=line, barrier_mode="level", confirm_timeout_s=3.0)
+            commands = CommandRunner(
+                lane="lane-1", io=io, scale=_NoScale(), display=ConsoleDisplay(),
+                on_io_fault=lambda _r: None, clock=lambda: T0,
+            )  # fmt: skip
+            commands.submit((Barrier(up=True),))
+            say = Say(text_zh="请稍候", text_en="Please wait")
+            for _ in range(COMMAND_BATCHES - 1):
+                commands.submit((say,))
+            commands.submit((say, Barrier(up=False), SetLights(red=True, green=False)))
+            commands.submit((Barrier(up=True),))  # dropped too, and nothing of it kept
+            assert commands.dropped == 2
+            async with asyncio.TaskGroup() as group:
+                task = group.create_task(commands.run(), name="commands")
+                async with asyncio.timeout(30):
+                    await commands.idle()
+                task.cancel()
+        state = sim.state()
+    assert commands.failures == 0
+    assert state["io"]["coils"][0] is False  # the level coil released: the barrier goes down
+    assert state["io"]["coils"][1] is True  # red
+    assert state["io"]["coils"][2] is False  # green
 
 
 def test_the_lane_memory_is_rebuilt_from_the_journal(journal: Journal) -> None:
