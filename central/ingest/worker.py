@@ -17,6 +17,7 @@ One worker subscribes to ``cg/v1/+/+/up/record``; several (PostgreSQL only) shar
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import queue
@@ -257,14 +258,23 @@ class IngestWorker:
     def _process_until_stored(self, batch: list[_Message]) -> None:
         self.stats.received += len(batch)
         records = [m for m in batch if not m.topic.endswith("/up/status")]
+        # Statuses go through the same retries as records: a database outage while only a
+        # status is in hand must pause this thread, not end it (ingest would stop for good).
         for status in (m for m in batch if m.topic.endswith("/up/status")):
-            self._status(status)
-        if not records:
-            return
+            if not self._until_stored(functools.partial(self._status, status), what="status"):
+                return
+        if records:
+            self._until_stored(
+                functools.partial(self._process, records), what=f"batch of {len(records)} records"
+            )
+
+    def _until_stored(self, work: Callable[[], None], *, what: str) -> bool:
+        """Run ``work`` until the store takes it (or refuses it for good); False when the
+        worker is stopping while the store is still unavailable."""
         delay = 0.5
         while True:
             try:
-                self._process(records)
+                work()
             except RevokedDuringBatchError as exc:
                 # A revocation landed between our device check and the commit: the next pass
                 # reloads the devices and quarantines what is now refused.
@@ -275,17 +285,17 @@ class IngestWorker:
                 # Nothing was acked: retrying is safe, and giving up would only make edges resend.
                 self.stats.store_retries += 1
                 self._log.warning(
-                    "store unavailable (%s); retrying the batch in %.1f s", exc, delay
+                    "store unavailable (%s); retrying the %s in %.1f s", exc, what, delay
                 )
                 if self._stopping.wait(delay):
-                    self._log.warning("stopping with an unstored batch; its edges will resend it")
-                    return
+                    self._log.warning("stopping with an unstored %s; it will be sent again", what)
+                    return False
                 delay = min(delay * 2, 10.0)
             except StoreError:
-                self._log.exception("the store refused a batch of %d messages", len(batch))
-                return
+                self._log.exception("the store refused a %s", what)
+                return True
             else:
-                return
+                return True
 
     def _device_views(self) -> dict[str, DeviceView]:
         """Reload enrolled devices each batch, so a revocation takes effect at the next batch;
