@@ -159,7 +159,11 @@ def _message(error: ErrorDetails, key: Sequence[str | int]) -> str:
     shown = _show(value)
     if shown not in message and not isinstance(value, dict | list | tuple | BaseModel):
         message += f" (got {shown})"
-    return message
+    return _URL_PASSWORD.sub(r"\1***@", message)
+
+
+#: A password in a URL (``scheme://user:password@host``): never echoed in an error.
+_URL_PASSWORD: Final = re.compile(r"(://[^/\s:@'\"]*:)[^/\s@'\"]*@")
 
 
 def _unknown_key(key: Sequence[str | int]) -> str:

@@ -108,6 +108,17 @@ def _camera_name(value: str) -> str:
     return value
 
 
+def _status_url(value: str) -> str:
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018  # raises for a port that is not a number
+    except ValueError:
+        raise ValueError(f"{value!r} has an invalid port") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} must be an http:// or https:// URL")
+    return value
+
+
 def _register_map(value: object, info: ValidationInfo) -> RegisterMap:
     # A preset name, a map file (relative to the site file) or an inline table.
     where = "modbus"
@@ -352,10 +363,21 @@ class IoSettings(_Table):
 
 class Cameras(_Table):
     """``[lane.cameras]``: the camera names of the lane's pushes (default ``<lane>-entry`` and
-    ``<lane>-exit``, as the simulator names them)."""
+    ``<lane>-exit``, as the simulator names them) and how their health is watched."""
 
     entry: Annotated[str, AfterValidator(_camera_name)] | None = None
     exit: Annotated[str, AfterValidator(_camera_name)] | None = None
+    no_read_s: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = 15.0
+    """A truck at a camera (entry beam or weight; exit beam) with no read this long before or
+    after: that camera is at fault (``no_read``) until it reads again; 0 turns the watch off
+    (``edge.camera.health``)."""
+    entry_status: Annotated[str, AfterValidator(_status_url)] | None = None
+    """The entry camera's status page, polled (``edge.camera.status``); none: not polled."""
+    exit_status: Annotated[str, AfterValidator(_status_url)] | None = None
+    status_every_s: Annotated[float, Field(ge=0.1, le=3600, allow_inf_nan=False)] = 10.0
+    """How often a status page is polled …"""
+    status_timeout_s: Annotated[float, Field(ge=0.1, le=60, allow_inf_nan=False)] = 2.0
+    """… and how long each poll may take."""
 
 
 class Thresholds(_Table):

@@ -45,6 +45,9 @@ class LaneTracker:
         self.decisions: deque[WeighingView] = deque(maxlen=RECENT)
         self.alarms: list[AlarmView] = []
         self.said: deque[SayLine] = deque(maxlen=RECENT)
+        #: Faults the runtime watches beside the core's (``camera``: the cameras not reading);
+        #: shown with the core's, they do not hold the barrier by themselves.
+        self.side_faults: dict[str, str] = {}
 
     def input(self, item: Input, *, now_ms: int) -> None:
         """An input about to be stepped."""
@@ -106,7 +109,7 @@ class LaneTracker:
             lane=lane.config.lane, direction=lane.config.direction, state=lane.state,
             weight_kg=self.weight_kg, stable=self.stable, plate=self.plate, ticket=self.ticket,
             red=self.red, green=self.green, barrier_up=lane.barrier_up,
-            barrier_seen_up=self.barrier_seen_up, faults=dict(lane.faults),
+            barrier_seen_up=self.barrier_seen_up, faults={**lane.faults, **self.side_faults},
             held_because=why_held(
                 state=lane.state, faults=lane.faults, last=last, bundle=lane.bundle is not None
             ),

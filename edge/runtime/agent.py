@@ -363,7 +363,7 @@ class EdgeAgent:
             "coalgate_edge_lane_fault", "Active faults by lane and source",
             lambda: [
                 ((("lane", lane), ("source", source)), 1)
-                for lane, r in self.runners.items() for source in r.lane.faults
+                for lane, r in self.runners.items() for source in r.faults()
             ],
         )  # fmt: skip
         m.gauge(

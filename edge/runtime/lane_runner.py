@@ -14,7 +14,11 @@ very next input; the next list that writes again is followed by ``JournalFault(a
 
 Fault sources are merged before the core sees them (it keeps one fault per source): the scale's
 ``silent``/``disconnected``/``stuck``, the IO module's polling fault and a command that did not
-take effect (cleared when the module answers again: ``resumed``/``reconnected``).
+take effect (cleared when the module answers again: ``resumed``/``reconnected``). The cameras
+are watched (``edge.camera.health``) for reads that never come (a truck at a camera and no
+read within ``[lane.cameras] no_read_s``) and, given a status URL, polled
+(``edge.camera.status``): ``CameraFaultIn`` when a camera's fault starts and when it ends;
+``faults()`` shows them as source ``camera``.
 
 What the console shows of the lane is kept by a ``LaneTracker`` (``tracker``), fed by the step
 loop (inputs, the ``Say``/``ZeroScale`` commands of each step, records as written with their
@@ -32,7 +36,9 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
+from edge.camera.health import CameraChange, CameraWatch
 from edge.camera.reads import PlateRead
+from edge.camera.status import check_status
 from edge.config.model import LaneSettings
 from edge.console.backend import OperatorInput, Outcome, SayLine
 from edge.console.tracker import LaneTracker
@@ -40,6 +46,7 @@ from edge.errors import LocalError
 from edge.gate.inputs import (
     BeamsIn,
     BundleIn,
+    CameraFaultIn,
     Input,
     IoFaultIn,
     JournalFault,
@@ -72,6 +79,8 @@ from wire.bundles import Bundle
 INPUT_QUEUE: Final = 10_000
 #: Decisions and alarms kept for the console.
 RECENT: Final = 20
+#: How often the camera watch looks at its clock (its timeout is seconds).
+CAMERA_WATCH_S: Final = 0.25
 
 _SCALE_ON: Final = {
     FaultKind.SILENT: "silent",
@@ -161,6 +170,11 @@ class LaneRunner:
         self._io_faults: dict[str, str] = {}
         self._journal_faulted = False
         self._failed_seq = 0
+        self.cameras = CameraWatch(
+            entry_camera=settings.entry_camera, exit_camera=settings.exit_camera,
+            no_read_ms=round(settings.cameras.no_read_s * 1000),
+            occupied_kg=lane.config.occupied_kg,
+        )  # fmt: skip
 
     # --- feeding -------------------------------------------------------------------------
 
@@ -189,6 +203,7 @@ class LaneRunner:
     def plate_read(self, read: PlateRead) -> None:
         """A camera read of this lane (the camera router's sink)."""
         self.plate = read
+        self._camera_changes(self.cameras.read(read.camera, now_ms=self.clock()))
         self.feed(
             PlateIn(
                 plate=read.plate, confidence=read.confidence, camera=read.camera,
@@ -211,6 +226,15 @@ class LaneRunner:
             group.create_task(self._io_pump(), name=f"lane {self.id} io-pump")
             group.create_task(self.commands.run(), name=f"lane {self.id} commands")
             group.create_task(self._step_loop(), name=f"lane {self.id} steps")
+            if self.cameras.no_read_ms:
+                group.create_task(self._camera_clock(), name=f"lane {self.id} cameras")
+            cameras = self.settings.cameras
+            for camera, url in (
+                (self.settings.entry_camera, cameras.entry_status),
+                (self.settings.exit_camera, cameras.exit_status),
+            ):
+                if url is not None:
+                    group.create_task(self._camera_status(camera, url), name=f"camera {camera}")
 
     async def _step_loop(self) -> None:
         while True:
@@ -297,6 +321,7 @@ class LaneRunner:
                     )
                 )  # fmt: skip
                 self._watched(self.watch.observe(event))
+                self._camera_changes(self.cameras.weight(weight.kg, now_ms=self.clock()))
             elif isinstance(event, ScaleCalibration):
                 self._calibration = event.current.counter
             elif isinstance(event, ScaleFault):
@@ -316,6 +341,9 @@ class LaneRunner:
                     )
                 )  # fmt: skip
                 self._watched(self.watch.observe(event))
+                self._camera_changes(
+                    self.cameras.beams(entry=event.entry, exit_=event.exit, now_ms=self.clock())
+                )
             elif isinstance(event, CoilsChanged):
                 self.coils = event
                 with self.view_lock:
@@ -326,6 +354,47 @@ class LaneRunner:
                 # answering again: a command fault from the outage is over too
                 self._io_faults.clear()
                 self._send_io_faults(str(event.kind))
+
+    async def _camera_clock(self) -> None:
+        while True:
+            await asyncio.sleep(CAMERA_WATCH_S)
+            self._camera_changes(self.cameras.tick(now_ms=self.clock()))
+
+    async def _camera_status(self, camera: str, url: str) -> None:
+        settings = self.settings.cameras
+        while True:
+            problem = await check_status(url, timeout_s=settings.status_timeout_s)
+            self._camera_changes(self.cameras.status(camera, problem=problem, now_ms=self.clock()))
+            await asyncio.sleep(settings.status_every_s)
+
+    def _camera_changes(self, changes: list[CameraChange]) -> None:
+        for change in changes:
+            if change.active:
+                self.log.warning(
+                    "lane %s: camera %s fault: %s", self.id, change.camera, change.reason,
+                    extra={"lane": self.id, "fault": "camera", "camera": change.camera},
+                )  # fmt: skip
+            else:
+                self.log.info(
+                    "lane %s: camera %s %s", self.id, change.camera, change.reason,
+                    extra={"lane": self.id, "fault": "camera", "camera": change.camera},
+                )  # fmt: skip
+            self.feed(
+                CameraFaultIn(active=change.active, camera=change.camera, reason=change.reason)
+            )
+        if changes:
+            camera = self.faults().get("camera")
+            with self.view_lock:
+                self.tracker.side_faults = {} if camera is None else {"camera": camera}
+
+    def faults(self) -> dict[str, str]:
+        """Active faults by source: the core's (``scale``, ``silent``, ``io``, ``journal``)
+        and ``camera`` (the cameras at fault and why; the core records those as events)."""
+        faults = dict(self.lane.faults)
+        cameras = self.cameras.faults
+        if cameras:
+            faults["camera"] = "; ".join(f"{c}: {r}" for c, r in sorted(cameras.items()))
+        return faults
 
     def _watched(self, fault: ScaleFault | None) -> None:
         if fault is not None:
@@ -425,7 +494,7 @@ class LaneRunner:
             "barrier_up_commanded": self.lane.barrier_up,
             "weight_kg": self.last_kg,
             "stable": self.last_stable,
-            "faults": dict(self.lane.faults),
+            "faults": self.faults(),
             "beams": None if beams is None else {
                 "entry": beams.entry, "front": beams.front, "rear": beams.rear,
                 "exit": beams.exit, "barrier_up": beams.barrier_up,
