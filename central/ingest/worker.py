@@ -383,17 +383,17 @@ class IngestWorker:
             self._log.warning("ignored a malformed status on %r: %s", message.topic, exc)
             return
         self.stats.statuses += 1
-        self._store.set_device_status(status)
-        if status.state == "offline":
-            site = message.topic.split("/")[2]
-            offline = Alarm(
-                kind="device_offline",
-                severity="warning",
-                raised_at=message.received_at,
-                device=status.device,
-                site=site,
-            )
-            self.stats.alarms.extend(self._store.raise_alarms([offline]))
+        offline = Alarm(
+            kind="device_offline",
+            severity="warning",
+            raised_at=message.received_at,
+            device=status.device,
+            site=message.topic.split("/")[2],
+        )
+        # one alarm per outage: only when the stored state turns offline (a retained Last
+        # Will delivered again at every reconnect, or to every worker, raises nothing more)
+        on_change = [offline] if status.state == "offline" else []
+        self.stats.alarms.extend(self._store.set_device_status(status, on_change=on_change))
 
     def _sweep_gaps(self) -> None:
         try:

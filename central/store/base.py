@@ -166,7 +166,14 @@ class Store(Protocol):
     def alarms(self, *, after_id: int = 0, limit: int = 100) -> list[Alarm]:
         """Alarms with id > ``after_id``, ascending by id."""
 
-    def set_device_status(self, status: DeviceStatus) -> None: ...
+    def set_device_status(
+        self, status: DeviceStatus, *, on_change: Sequence[Alarm] = ()
+    ) -> list[Alarm]:
+        """Store the device's liveness unless what is stored was updated later (statuses may
+        be handled out of order). When this changes the device's state (stored with the other
+        state, or not at all), raise ``on_change`` in the same transaction and return them with
+        ids; else return ``[]``. A retained status delivered again, or one Last Will handled by
+        several workers, changes nothing the second time: one outage, one alarm."""
 
     def device_statuses(self) -> list[DeviceStatus]: ...
 

@@ -422,19 +422,38 @@ class IngestSql(TicketSql[TxT], TransparencySql[TxT], MetricsSql[TxT]):
         )
         return [_alarm(r) for r in rows]
 
-    def set_device_status(self, status: DeviceStatus) -> None:
-        """Store the device's liveness, unless what is stored was updated later (statuses
-        from several workers may be handled out of order)."""
-        self._write(
-            lambda tx: tx.run(
-                "INSERT INTO device_status (device, state, since, version, updated_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (device) DO UPDATE SET"
-                " state = excluded.state, since = excluded.since, version = excluded.version,"
-                " updated_at = excluded.updated_at"
-                " WHERE device_status.updated_at <= excluded.updated_at",
-                (status.device, status.state, status.since, status.version, status.updated_at),
+    def set_device_status(
+        self, status: DeviceStatus, *, on_change: Sequence[Alarm] = ()
+    ) -> list[Alarm]:
+        values = (status.state, status.since, status.version, status.updated_at, status.device)
+
+        def work(tx: TxT) -> list[Alarm]:
+            # Each statement is atomic: two workers racing on one row serialise on it, and the
+            # loser's WHERE sees the winner's state (PostgreSQL re-checks it after the wait).
+            changed = tx.run(
+                "UPDATE device_status SET state = ?, since = ?, version = ?, updated_at = ?"
+                " WHERE device = ? AND updated_at <= ? AND state <> ?",
+                (*values, status.updated_at, status.state),
             )
-        )
+            if not changed:
+                refreshed = tx.run(
+                    "UPDATE device_status SET state = ?, since = ?, version = ?, updated_at = ?"
+                    " WHERE device = ? AND updated_at <= ?",
+                    (*values, status.updated_at),
+                )
+                known = refreshed or tx.one(
+                    "SELECT 1 FROM device_status WHERE device = ?", (status.device,)
+                )
+                if not known:
+                    changed = tx.run(
+                        "INSERT INTO device_status (device, state, since, version, updated_at)"
+                        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (device) DO NOTHING",
+                        (status.device, status.state, status.since, status.version,
+                         status.updated_at),
+                    )  # fmt: skip
+            return self._insert_alarms(tx, on_change) if changed else []
+
+        return self._write(work)
 
     def device_statuses(self) -> list[DeviceStatus]:
         rows = self._read(

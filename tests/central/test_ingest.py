@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -198,7 +199,7 @@ def test_unknown_device_gets_a_reject_ack(
 
 
 def test_status_and_last_will_move_online_state(
-    worker: IngestWorker, mosquitto: Mosquitto, store: Store
+    worker: IngestWorker, mosquitto: Mosquitto, store: Store, keyring: Keyring
 ) -> None:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=KEY.kid + "-status")
     client.will_set(
@@ -215,6 +216,24 @@ def test_status_and_last_will_move_online_state(
     client.socket().close()  # a dropped connection, not a clean disconnect: the Will fires
     wait_for(lambda: [s.state for s in store.device_statuses()] == ["offline"])
     wait_for(lambda: any(a.kind == "device_offline" for a in store.alarms()))
+
+    # One outage, one alarm: the retained Will reaches every worker that subscribes later
+    # (a second worker, a restarted one) and each stores it again, raising nothing more.
+    for number in (2, 3):
+        late = IngestWorker(
+            store=store, keyring=keyring, mqtt_url=MqttUrl.parse(mosquitto.url),
+            number=number, shared=True, batch_wait_s=0.01,
+        )  # fmt: skip
+        late.start()
+        try:
+            wait_for(partial(_handled_one_status, late))
+        finally:
+            late.stop()
+    assert [a.kind for a in store.alarms()].count("device_offline") == 1
+
+
+def _handled_one_status(worker: IngestWorker) -> bool:
+    return worker.stats.statuses == 1
 
 
 def test_a_gap_still_open_after_the_grace_period_alarms(

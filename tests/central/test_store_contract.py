@@ -573,6 +573,26 @@ def test_device_status_keeps_the_latest_update(store: Store) -> None:
     assert store.device_statuses() == [other, offline]
 
 
+def test_a_device_status_raises_its_alarm_once_per_change_of_state(store: Store) -> None:
+    def offline_at(at: int) -> DeviceStatus:
+        return DeviceStatus(device="d-1", state="offline", since=None, version=None, updated_at=at)
+
+    def alarm(at: int) -> Alarm:
+        return Alarm(kind="device_offline", severity="warning", raised_at=at, device="d-1")
+
+    online = DeviceStatus(device="d-1", state="online", since=T0, version="0.1.0", updated_at=T0)
+    first = store.set_device_status(offline_at(T0 + 1), on_change=[alarm(T0 + 1)])
+    assert [a.raised_at for a in first] == [T0 + 1]  # never seen before: a change
+    # the retained Last Will delivered again (a reconnect, a second worker): no second alarm
+    assert store.set_device_status(offline_at(T0 + 2), on_change=[alarm(T0 + 2)]) == []
+    assert store.set_device_status(replace(online, updated_at=T0 + 3)) == []  # no alarm asked
+    again = store.set_device_status(offline_at(T0 + 4), on_change=[alarm(T0 + 4)])
+    assert [a.raised_at for a in again] == [T0 + 4]  # a new outage
+    assert store.set_device_status(offline_at(T0), on_change=[alarm(T0)]) == []  # late: ignored
+    assert [a.raised_at for a in store.alarms()] == [T0 + 1, T0 + 4]
+    assert store.device_statuses() == [offline_at(T0 + 4)]
+
+
 def test_a_failed_batch_leaves_nothing_half_written(store: Store) -> None:
     edge = Edge()
     r1 = edge.record(1)
