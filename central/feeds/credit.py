@@ -13,7 +13,7 @@ event record           ``tamper_*``, ``calibration_changed``       ``tamper``
 event record           ``override``                                ``manual_override``
 weighing ``hold``      ``overload_gross``, ``over_ticket_max``     ``overload_attempt``
 weighing ``hold``      ``ticket_bad_signature``                    ``forged_ticket``
-weighing ``hold``      ``ticket_used``                             ``reused_ticket``
+weighing ``hold``      ``ticket_used``, ``ticket_wrong_site``      ``reused_ticket``
 weighing ``hold``      ``ticket_expired``, ``ticket_revoked``      ``expired_ticket``
 alarm                  ``discrepancy``                             ``discrepancy``
 alarm                  ``double_load``                             ``reused_ticket``
@@ -55,6 +55,7 @@ HOLD_REASONS: tuple[tuple[str, str], ...] = (
     # In this order: the first reason found names the event.
     ("ticket_bad_signature", "forged_ticket"),
     ("ticket_used", "reused_ticket"),
+    ("ticket_wrong_site", "reused_ticket"),  # another mine's ticket: used where it is not valid
     ("overload_gross", "overload_attempt"),
     ("over_ticket_max", "overload_attempt"),
     ("ticket_expired", "expired_ticket"),

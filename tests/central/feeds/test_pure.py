@@ -14,7 +14,9 @@ from central.feeds.model import FeedItem, TaxDeclaration, TonnageFact
 from central.feeds.settings import CREDIT_WEIGHTS, FeedSettings, PriceTable
 from central.store.model import Enterprise, Sighting, StoredTicket
 from central.webhooks import signing
-from tests.central.builders import utc_ms
+from tests.central.builders import T0, utc_ms
+from tests.wire import factories
+from wire.records import sign_record
 
 HOUR = 3_600_000
 
@@ -165,6 +167,27 @@ def test_score_counts_each_kind_in_the_window() -> None:
     assert score.score == 100 - 20 - 15 - 1 == 64
     many = [_event(i, "equivocation", now) for i in range(1, 7)]
     assert credit.score("a", many, now_ms=now, window_ms=window, weights=CREDIT_WEIGHTS).score == 0
+
+
+@pytest.mark.parametrize(
+    ("reasons", "kind"),
+    [
+        (("ticket_wrong_site",), "reused_ticket"),  # another mine's ticket at this mine
+        (("ticket_used", "overload_gross"), "reused_ticket"),
+        (("overload_gross",), "overload_attempt"),
+        (("plate_low_confidence",), None),  # a camera's trouble is nobody's misconduct
+    ],
+)
+def test_a_held_weighing_is_named_by_its_first_listed_reason(
+    reasons: tuple[str, ...], kind: str | None
+) -> None:
+    body = factories.weighing(decision="hold", reasons=reasons)
+    key = factories.device_key()
+    record = sign_record(
+        key, site=factories.SITE, device=key.kid, seq=1, prev=bytes(32), ts=T0, body=body
+    )
+    item = credit.from_record(record, enterprise="yulin-coal-a")
+    assert (item.kind if item else None) == kind
 
 
 def test_sightings_of_bad_tickets_are_credit_events() -> None:
