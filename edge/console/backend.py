@@ -19,12 +19,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol, TypeAlias
 
-from edge.gate.inputs import AlarmAck, ChooseTicket, ManualPlate, Override, ZeroRequest
+from edge.gate.inputs import (
+    AlarmAck,
+    ChooseTicket,
+    ClearIoFault,
+    ManualPlate,
+    Override,
+    ZeroRequest,
+)
 from wire.bodies import WeighingBody
 from wire.bundles import Bundle
 
 #: What an operator may hand a lane; each carries the operator's id.
-OperatorInput: TypeAlias = ManualPlate | ChooseTicket | Override | ZeroRequest | AlarmAck
+OperatorInput: TypeAlias = (
+    ManualPlate | ChooseTicket | Override | ZeroRequest | AlarmAck | ClearIoFault
+)
 
 #: The lane core's fault sources (``Lane.faults``) as the reason codes the console shows.
 FAULT_CODES: Final[Mapping[str, str]] = {
@@ -167,10 +176,13 @@ class LinkView:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Outcome:
-    """What a lane did with an operator's input: its state after, and what it said then."""
+    """What a lane did with an operator's input: its state after, and what it said then.
+    ``refused`` says why the lane was not given the input at all (the console answers 409):
+    a ``ClearIoFault`` without a command fault to clear."""
 
     state: str
     said: tuple[SayLine, ...]
+    refused: str | None = None
 
 
 class ConsoleBackend(Protocol):

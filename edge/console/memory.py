@@ -25,7 +25,7 @@ from edge.console.backend import (
 )
 from edge.console.tracker import LaneTracker
 from edge.errors import LocalError
-from edge.gate.inputs import Input
+from edge.gate.inputs import ClearIoFault, Input
 from edge.gate.lane import Lane
 from edge.gate.outputs import RecordBody, Say, WriteRecord, resolve_ref
 from wire.bodies import WeighingBody
@@ -53,6 +53,7 @@ class MemoryBackend:
         self.clock = clock
         self._lanes = {lane.config.lane: LaneTracker(lane) for lane in lanes}
         self._records: list[Record] = []
+        self._last_release: dict[str, bytes | None] = {}
         self._link = LinkView(
             now_ms=0, connected=False, backlog=0, highest_seq=0, acked_seq=0, last_ack_ms=None,
             bundle_version=None,
@@ -106,6 +107,11 @@ class MemoryBackend:
     async def submit(self, lane: str, item: OperatorInput) -> Outcome:
         with self._lock:
             tracker = self._lanes[lane]
+            if isinstance(item, ClearIoFault) and "io" not in tracker.lane.faults:
+                # the runtime refuses the same (it knows the fault's source; here any IO fault)
+                return Outcome(
+                    state=tracker.lane.state, said=(), refused="no IO command fault to clear"
+                )
             said = self._step(tracker, item, self.clock())
             return Outcome(state=tracker.lane.state, said=said)
 
@@ -163,8 +169,11 @@ class MemoryBackend:
         previous: bytes | None = None
         for output in outputs:
             if isinstance(output, WriteRecord):
-                body = resolve_ref(output, previous)
+                lane = tracker.lane.config.lane
+                body = resolve_ref(output, previous, release_id=self._last_release.get(lane))
                 record = self._sign(body, now_ms)
+                if isinstance(body, WeighingBody) and body.decision == "release":
+                    self._last_release[lane] = record.id
                 tracker.written(body, seq=record.seq, record_id=record.id, now_ms=now_ms)
                 previous = record.id
                 continue

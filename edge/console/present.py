@@ -53,6 +53,7 @@ REFUSALS: Final = frozenset(
         prompts.NOTHING_HELD,
         prompts.ZERO_REFUSED,
         prompts.NO_TRUCK,
+        prompts.NO_IO_FAULT,
     )
 )
 

@@ -11,9 +11,10 @@ the operator's actions. ``console_router(...)`` is mounted by the edge's HTTP ap
 - ``GET /console/api/weighings`` the shift's weighings; ``GET /console/api/tickets`` tickets to
   choose from; ``GET /console/api/receipt/{seq}`` the driver's receipt QR text;
   ``GET /console/api/reasons`` the reason codes' texts;
-- ``POST /console/api/lanes/{lane}/plate|ticket|override|zero|ack``: the operator's inputs, fed
-  to the lane with the operator's id (``ManualPlate``, ``ChooseTicket``, ``Override``,
-  ``ZeroRequest``, ``AlarmAck``); the answer says what the lane did and said.
+- ``POST /console/api/lanes/{lane}/plate|ticket|override|zero|ack|io-checked``: the operator's
+  inputs, fed to the lane with the operator's id (``ManualPlate``, ``ChooseTicket``,
+  ``Override``, ``ZeroRequest``, ``AlarmAck``, ``ClearIoFault``); the answer says what the lane
+  did and said; 409 when the lane was not given the input (no IO command fault to clear).
 
 Every ``/console/api`` route but the login needs a session; every ``POST``/``DELETE`` needs the
 CSRF header too. Errors are ``{"detail": {"code", "message"}}``.
@@ -47,7 +48,14 @@ from edge.console.sessions import (
     SessionTable,
 )
 from edge.errors import AccountError, LocalError
-from edge.gate.inputs import AlarmAck, ChooseTicket, ManualPlate, Override, ZeroRequest
+from edge.gate.inputs import (
+    AlarmAck,
+    ChooseTicket,
+    ClearIoFault,
+    ManualPlate,
+    Override,
+    ZeroRequest,
+)
 from wire.errors import WireError
 from wire.tickets import ticket_from_qr
 
@@ -99,6 +107,11 @@ class TicketBody(BaseModel):
 
 
 class OverrideBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[str, Field(max_length=200)]
+
+
+class IoCheckedBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: Annotated[str, Field(max_length=200)]
 
@@ -186,6 +199,8 @@ class _Console:
             outcome = await self.backend.submit(lane, item)
         except LocalError as exc:  # the lane did not take the input in time (a busy queue)
             raise _error(503, "busy", f"lane {lane} did not take the input: {exc.message}") from exc
+        if outcome.refused is not None:
+            raise _error(409, "refused", f"lane {lane}: {outcome.refused}")
         self.log.info(
             "console: operator %s on lane %s: %s -> %s", found.operator, lane,
             type(item).__name__, outcome.state,
@@ -379,6 +394,14 @@ def _action_routes(router: APIRouter, console: _Console) -> None:
         if len(reason) < MIN_REASON:
             raise _error(400, "reason", "an override needs a reason (at least 4 characters)")
         return await console.act(found, lane, Override(operator=found.operator, reason=reason))
+
+    @router.post("/console/api/lanes/{lane}/io-checked")
+    async def io_checked(found: Operator, lane: str, body: IoCheckedBody) -> dict[str, Any]:
+        reason = " ".join(body.reason.split())
+        if len(reason) < MIN_REASON:
+            raise _error(400, "reason", "an IO check needs a reason (at least 4 characters)")
+        item = ClearIoFault(operator=found.operator, reason=reason)
+        return await console.act(found, lane, item)
 
     @router.post("/console/api/lanes/{lane}/zero")
     async def zero(found: Operator, lane: str) -> dict[str, Any]:

@@ -27,6 +27,8 @@ KINDS: Final[Mapping[str, Literal["info", "warning", "alarm"]]] = {
     "camera_fault": "warning",
     "journal_fault": "alarm",
     "override": "warning",
+    "release_retry": "warning",
+    "release_left": "info",
     "alarm_ack": "info",
 }
 
@@ -39,15 +41,17 @@ def event(
     severity: Literal["info", "warning", "alarm"] | None = None,
     ref: bytes | None = None,
     ref_previous: bool = False,
+    ref_release: bool = False,
 ) -> WriteRecord:
     """An event record; ``severity`` defaults to the kind's (``KINDS``); ``ref`` names a
     related record, or ``ref_previous`` links it to the record written just before (the
-    override to its weighing)."""
+    override to its weighing), or ``ref_release`` to the lane's last release (see
+    ``edge.gate.outputs``)."""
     body = EventBody(
         lane=lane,
         kind=kind,
         severity=severity or KINDS[kind],
         detail=dict(detail),
-        ref=UNRESOLVED_REF if ref_previous else ref,
+        ref=UNRESOLVED_REF if ref_previous or ref_release else ref,
     )
-    return WriteRecord(type="event", body=body, ref_previous=ref_previous)
+    return WriteRecord(type="event", body=body, ref_previous=ref_previous, ref_release=ref_release)

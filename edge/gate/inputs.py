@@ -119,6 +119,16 @@ class IoFaultIn:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ClearIoFault:
+    """An operator checked the IO (a technician fixed the barrier) and ends the lane's IO
+    fault that a failed command began. The adapter sends it only for that fault: a module
+    that does not answer clears its fault by itself when it answers again."""
+
+    operator: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CameraFaultIn:
     """A camera's fault state changed; the lane goes on, with manual identification."""
 
@@ -152,6 +162,7 @@ Input: TypeAlias = (
     | Tick
     | ScaleFaultIn
     | IoFaultIn
+    | ClearIoFault
     | CameraFaultIn
     | JournalFault
 )

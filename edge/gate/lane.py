@@ -28,6 +28,7 @@ from edge.gate.inputs import (
     BundleIn,
     CameraFaultIn,
     ChooseTicket,
+    ClearIoFault,
     Input,
     IoFaultIn,
     JournalFault,
@@ -39,7 +40,7 @@ from edge.gate.inputs import (
     WeightIn,
     ZeroRequest,
 )
-from edge.gate.memory import Memory
+from edge.gate.memory import Memory, StrandedRelease
 from edge.gate.outputs import Barrier, Output, SetLights, WriteRecord, ZeroScale
 from edge.gate.rules import FirstPass, PlateSeen, TicketFacts
 from edge.gate.senses import Sensed, Senses
@@ -78,6 +79,8 @@ class Session:
     overload: bool = False
     escaped: bool = False
     released: bool = False
+    released_cti: bytes | None = None
+    stranded: bool = False  # the journal says its barrier did not rise, and no retry since
     decision: Decision | None = None
 
 
@@ -105,16 +108,20 @@ class Lane:
         used_tickets: Iterable[bytes] = (),
         tare_history: Mapping[str, int] | None = None,
         first_passes: Mapping[str, FirstPass] | None = None,
+        stranded: StrandedRelease | None = None,
         now_ms: int | None = None,
     ) -> None:
         """``now_ms``: when the lane starts (the scale's silence is timed from it); None
         means at the first ``step``. A ``set`` of ``used_tickets`` is shared, not copied: the
-        lanes of one site pass the same set, so a ticket used at one is used at all."""
+        lanes of one site pass the same set, so a ticket used at one is used at all.
+        ``stranded``: the journal's last release of this lane, if its barrier did not rise;
+        its truck, still on the deck since the start, has its barrier raised again."""
         self.config = config
         self.site = site
         self._keys = keys
         self._bundle = bundle if bundle is not None and bundle.site == site else None
         self._memory = Memory.of(used_tickets, tare_history, first_passes)
+        self._stranded_release = stranded
         start = 0 if now_ms is None else now_ms
         self._started = now_ms is not None
         self._senses = Senses(config, now_ms=start)
@@ -192,6 +199,10 @@ class Lane:
             event, self._deadline = self._deadline[0], None
             self._fire(Sensed(event))
         self._fire_all(self._sense(item, released_before=released_before))
+        if self._session is not None and self._senses.overload_now:
+            # the indicator's overload flag counts even on a reading that moved nothing: the
+            # truck's decision (and any retry of its release) must know it was overloaded
+            self._session.overload = True
         self._fire_all(
             senses.watch(
                 now_ms=now_ms, barrier_up=self._barrier_up, barrier_down_ms=self._barrier_down_ms
@@ -224,6 +235,8 @@ class Lane:
             yield from senses.fault("scale", active=item.active, reason=item.reason)
         elif isinstance(item, IoFaultIn):
             yield from senses.fault("io", active=item.active, reason=item.reason)
+        elif isinstance(item, ClearIoFault):
+            yield from senses.io_checked()
         elif isinstance(item, CameraFaultIn):
             reason = f"{item.camera}: {item.reason}"
             yield Sensed("camera_fault", fault=("camera_fault", reason, item.active))
@@ -311,6 +324,14 @@ class Lane:
             self._alarm("tamper_beams", {"signal": "weight_without_beams", "kg": senses.kg})
 
     def _a_end_session(self) -> None:
+        session = self._session
+        if session is not None and session.stranded:
+            # a stranded release's truck left without a retry (backed off, or the barrier rose
+            # after all): the journal says so, or a restart would find the release stranded
+            detail = {"event": self._ctx.event.name}  # exit_cleared, or empty: the deck is
+            self._out.append(
+                alarms.event(self.config.lane, "release_left", detail, ref_release=True)
+            )
         self._session = None
         self._senses.steps.reset()
 
@@ -393,8 +414,40 @@ class Lane:
             return
         kind, reason, active = fault
         severity = alarms.KINDS[kind] if active else "info"
-        detail = {"reason": reason, "active": active}
-        self._out.append(alarms.event(self.config.lane, kind, detail, severity=severity))
+        detail: dict[str, Any] = {"reason": reason, "active": active}
+        # An IO fault that strands a released truck behind a barrier that did not rise names
+        # that release: the journal says so, for the retry after a restart (recovery.py).
+        stranded = kind == "io_fault" and active and self._stranded()
+        if stranded and self._session is not None:
+            detail["barrier"] = "not_raised"
+            self._session.stranded = True
+        self._out.append(
+            alarms.event(self.config.lane, kind, detail, severity=severity, ref_release=stranded)
+        )
+
+    def _stranded(self) -> bool:
+        """A released truck on the deck whose barrier the limit switch has not shown up."""
+        session = self._session
+        return (
+            self._state == "releasing"
+            and session is not None
+            and session.released
+            and self._senses.occupied()
+            and not self._senses.beams.barrier_up
+        )
+
+    def _a_record_io_checked(self) -> None:
+        item = self._ctx.item
+        if not isinstance(item, ClearIoFault):
+            return
+        detail = {"active": False, "cleared_by": item.operator, "reason": item.reason}
+        self._out += [
+            alarms.event(self.config.lane, "io_fault", detail, severity="info"),
+            prompts.IO_CHECKED,
+        ]
+
+    def _a_say_no_io_fault(self) -> None:
+        self._out.append(prompts.NO_IO_FAULT)
 
     def _a_record_alarm_ack(self) -> None:
         item = self._ctx.item
@@ -486,7 +539,30 @@ class Lane:
 
     def _post_decision(self, decision: Decision) -> None:
         self._ctx.decision = decision
+        if not decision.release and self._own_release(decision):
+            self._ctx.posted.append("stranded_release")
+            return
         self._ctx.posted.append("release" if decision.release else "hold")
+
+    def _own_release(self, decision: Decision) -> bool:
+        """Whether this hold is only the ticket the stranded release (``Lane(stranded=…)``)
+        used, for its truck: the same plate, standing on the deck since the lane started (the
+        deck never weighed empty), weighing what that release weighed, not overloaded. The zero
+        could not be checked for a truck already there; nothing else may be waived."""
+        stranded, senses, session = self._stranded_release, self._senses, self._session
+        if stranded is None or session is None or senses.weighed_empty:
+            return False
+        others = set(decision.reasons) - {"ticket_used", "zero_not_ok"}
+        return (
+            "ticket_used" in decision.reasons
+            and not others
+            and decision.plate == stranded.plate
+            and (stranded.ticket is None or stranded.ticket in self._memory.used)
+            and senses.kg is not None
+            and abs(senses.kg - stranded.kg) <= self.config.tare_tolerance_kg
+            and not (session.overload or senses.overload_now)
+            and not senses.beams.barrier_up
+        )
 
     def _a_decide(self) -> None:
         self._post_decision(self._decide(()))
@@ -580,9 +656,51 @@ class Lane:
             return
         self._memory.remember(decision, direction=self.config.direction, now_ms=self._now)
         session.released = True
+        session.released_cti = None if decision.ticket is None else decision.ticket.cti
         self._released_last_step = True
         self._barrier_up = True
         self._out += [SetLights(red=False, green=True), Barrier(up=True)]
+
+    def _a_retry_release(self) -> None:
+        """The IO fault is over and the released truck still stands on the deck behind a
+        barrier that did not rise: raise it again for the same release — no new decision, no
+        second ticket use. The ``release_retry`` event names that release (``ref_release``)
+        and authorises the barrier in the same list (``edge.runtime.executor.is_release``)."""
+        session = self._session
+        if not self._stranded() or session is None or session.decision is None:
+            return
+        if session.overload or self._senses.overload_now:  # never, whatever was decided
+            return
+        decision = session.decision
+        detail = {
+            "accepted": True,
+            "plate": decision.plate,
+            "ticket": None if session.released_cti is None else session.released_cti.hex(),
+            "reasons": list(decision.reasons),
+            "kg": self._senses.kg,
+        }
+        self._out += [
+            alarms.event(self.config.lane, "release_retry", detail, ref_release=True),
+            SetLights(red=False, green=True),
+            Barrier(up=True),
+            prompts.decision(decision.reasons),
+        ]
+        self._barrier_up = True
+        session.stranded = False
+
+    def _a_resume_release(self) -> None:
+        """The truck of the stranded release, re-weighed after a restart: its session takes
+        that release (the ticket stays used once) and the barrier is raised again for it."""
+        session, stranded, decision = self._session, self._stranded_release, self._ctx.decision
+        if session is None or stranded is None or decision is None:
+            return
+        self._stranded_release = None  # one truck, one retry of its own release
+        session.released = True
+        session.released_cti = stranded.ticket
+        session.decision = dataclasses.replace(
+            decision, release=True, reasons=stranded.reasons, ticket=None
+        )
+        self._a_retry_release()
 
     def _a_rollback_release(self) -> None:
         self._memory.forget_last()

@@ -14,6 +14,20 @@ from edge.gate.decision import Decision
 from edge.gate.rules import FirstPass
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrandedRelease:
+    """A release in the journal whose barrier did not rise: an ``io_fault`` event names it
+    (``barrier`` ``not_raised``) and nothing after it says the barrier was raised again or
+    another truck was weighed. Its truck may still stand on the deck when the edge starts.
+
+    ``kg`` is what the scale read for it (the gross; the tare of an inbound second pass)."""
+
+    plate: str
+    ticket: bytes | None
+    kg: int
+    reasons: tuple[str, ...]
+
+
 @dataclass(slots=True)
 class Memory:
     """``used`` may be shared: the lanes of one site pass the same set, so that a ticket used

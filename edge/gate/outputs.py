@@ -13,9 +13,15 @@ runs the list):
    weighing, ``ref`` of an event) to the record id of the record it wrote just before, from
    the same list (``resolve_ref`` does it). The core cannot know ids: it does not sign.
 
+5. ``WriteRecord.ref_release``: the executor sets the event's ``ref`` to the record id of the
+   last releasing weighing of the lane (the release a ``release_retry`` raises the barrier for
+   again; after a restart, the journal's); with none, the write fails (the list stops).
+
 The core always emits a release as: the evidence record, the weighing record with decision
 ``release`` (``ref_previous``), then ``SetLights`` and ``Barrier(up=True)``. So the barrier
-never moves before a durable, signed decision.
+never moves before a durable, signed decision. A barrier raised again for a released truck
+whose barrier did not rise follows a ``release_retry`` event naming that release
+(``ref_release``), in the same list.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ class WriteRecord:
     type: Literal["weighing", "evidence", "event"]
     body: RecordBody
     ref_previous: bool = False
+    ref_release: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,8 +77,17 @@ class ZeroScale:
 Output: TypeAlias = SetLights | Barrier | Say | WriteRecord | ZeroScale
 
 
-def resolve_ref(write: WriteRecord, previous_id: bytes | None) -> RecordBody:
-    """The body to sign: with ``ref_previous``, its reference set to ``previous_id``."""
+def resolve_ref(
+    write: WriteRecord, previous_id: bytes | None, *, release_id: bytes | None = None
+) -> RecordBody:
+    """The body to sign: with ``ref_previous``, its reference set to ``previous_id``; with
+    ``ref_release``, an event's ``ref`` set to ``release_id`` (the lane's last release)."""
+    if write.ref_release:
+        if release_id is None:
+            raise LocalError("ref_release needs a release written before it for the lane")
+        if not isinstance(write.body, EventBody):
+            raise LocalError("only an event refers to a release")
+        return dataclasses.replace(write.body, ref=release_id)
     if not write.ref_previous:
         return write.body
     if previous_id is None:

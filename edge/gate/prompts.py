@@ -43,6 +43,8 @@ ZERO_DONE: Final = Say(text_zh="已置零", text_en="Scale zeroed")
 ZERO_REFUSED: Final = Say(
     text_zh="秤台不空或不稳定，不能置零", text_en="Cannot zero: deck not empty and stable"
 )
+NO_IO_FAULT: Final = Say(text_zh="当前无道闸设备故障", text_en="No IO fault to clear")
+IO_CHECKED: Final = Say(text_zh="道闸设备故障已人工解除", text_en="IO fault cleared by an operator")
 NO_TRUCK: Final = Say(text_zh="当前无车辆", text_en="No truck on the lane")
 
 

@@ -47,6 +47,9 @@ class Senses:
         self.position = "empty"
         self.seen_empty = False
         """Whether the deck was seen empty since start (a truck there at start is no tamper)."""
+        self.weighed_empty = False
+        """Whether a reading since start weighed the deck empty (beams alone, before the first
+        reading, cannot tell: the truck of a stranded release must stand there since start)."""
         self.last_weight_ms = now_ms
         self.faults: dict[str, str] = {}
         self.forced_flagged = False
@@ -95,6 +98,7 @@ class Senses:
             yield from self.positions()
             return
         self.kg = item.kg
+        self.weighed_empty = self.weighed_empty or not self.occupied()
         self.stability.add(item.kg, now_ms=now_ms, motion=item.stable is False)
         still = (
             self.position == "wholly_on" and now_ms - self.beams_changed_ms >= self.config.window_ms
@@ -161,6 +165,15 @@ class Senses:
             del self.faults[source]
         kind = FAULT_KINDS[source]
         yield Sensed("fault_raised" if active else "fault_cleared", fault=(kind, reason, active))
+        yield from self.recovered()
+
+    def io_checked(self) -> Iterator[Sensed]:
+        """An operator ended the IO fault (``ClearIoFault``); with none active, says so."""
+        if "io" not in self.faults:
+            yield Sensed("io_not_faulted")
+            return
+        del self.faults["io"]
+        yield Sensed("io_checked")
         yield from self.recovered()
 
     def journal(self, *, active: bool, reason: str, released_before: bool) -> Iterator[Sensed]:

@@ -51,6 +51,7 @@ EVENTS: Final[Mapping[str, str]] = MappingProxyType(
         "position_timeout": "not wholly on the deck within position_timeout_ms",
         "settle_timeout": "no stable reading within settle_timeout_ms",
         "release": "the rules passed",
+        "stranded_release": "held only for the ticket its own stranded release used",
         "release_override": "an operator's override was accepted",
         "hold": "a rule failed",
         "override_refused": "an override was asked for a reason no one may waive",
@@ -70,6 +71,8 @@ EVENTS: Final[Mapping[str, str]] = MappingProxyType(
         "fault_raised": "a scale or IO fault (or scale silence) began",
         "fault_cleared": "a scale or IO fault ended",
         "camera_fault": "a camera fault began or ended",
+        "io_checked": "an operator ended the IO fault a failed command began",
+        "io_not_faulted": "an operator ended an IO fault the lane does not have",
         "fault_pending": "a fault is active and the lane is not yet in fault",
         "release_failed": "the journal could not write the release just emitted",
         "journal_failed": "the journal could not write a record",
@@ -126,6 +129,7 @@ TABLE: Final[Mapping[tuple[str, str], Transition]] = MappingProxyType({
                                                              "red", "say_decision")),
     ("deciding",    "override_refused"):    ("held",        ("record_override",
                                                              "say_decision")),
+    ("deciding",    "stranded_release"):    ("releasing",   ("resume_release",)),
 
     ("held",        "partly_on"):           ("positioning", ("position_timer",)),
     ("held",        "wholly_on"):           ("settling",    ("settle",)),
@@ -142,6 +146,7 @@ TABLE: Final[Mapping[tuple[str, str], Transition]] = MappingProxyType({
     ("releasing",   "plate_exit"):          (None,          ("exit_plate",)),
     ("releasing",   "release_failed"):      ("fault",       ("rollback_release", "stop")),
     ("releasing",   "operator_input"):      (None,          ()),
+    ("releasing",   "recovered_on_deck"):   (None,          ("retry_release",)),
 
     ("exiting",     "exit_cleared"):        ("idle",        ("close", "end_session", "reassess")),
     ("exiting",     "plate_exit"):          (None,          ("exit_plate",)),
@@ -170,6 +175,8 @@ TABLE: Final[Mapping[tuple[str, str], Transition]] = MappingProxyType({
     (ANY,           "fault_raised"):        (None,          ("record_fault",)),
     (ANY,           "fault_cleared"):       (None,          ("record_fault",)),
     (ANY,           "camera_fault"):        (None,          ("record_fault",)),
+    (ANY,           "io_checked"):          (None,          ("record_io_checked",)),
+    (ANY,           "io_not_faulted"):      (None,          ("say_no_io_fault",)),
     (ANY,           "journal_ok"):          (None,          ("record_fault",)),
 })
 # fmt: on

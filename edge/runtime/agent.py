@@ -276,11 +276,12 @@ class EdgeAgent:
             lane_config(settings), site=self.config.site.id, keys=central_keys,
             bundle=uplink.bundle, used_tickets=self._used_tickets,
             tare_history=memory.tare_history,
-            first_passes=memory.first_passes, now_ms=self.clock(),
+            first_passes=memory.first_passes, stranded=memory.stranded, now_ms=self.clock(),
         )  # fmt: skip
         return LaneRunner(
             settings=settings, lane=lane, journal=journal, scale=self._scale(settings), io=io,
             display=self.display, metrics=self.metrics, clock=self.clock, tick_s=self.tick_s,
+            last_release=memory.last_release,
         )  # fmt: skip
 
     # --- what comes in -------------------------------------------------------------------

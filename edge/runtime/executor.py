@@ -12,8 +12,9 @@
   reports the failure so the caller feeds ``JournalFault(active=True)`` as the next input.
 
 Fail safe, twice over: a ``Barrier(up=True)`` is only handed on when this very list has durably
-written a release (a weighing with decision ``release``, or an accepted override event) before
-it — the core's contract, checked again here — and ``CommandRunner`` drops the rest of a batch
+written a release (a weighing with decision ``release``, an accepted override event, or a
+``release_retry`` event naming the lane's last release) before it — the core's contract,
+checked again here — and ``CommandRunner`` drops the rest of a batch
 after a command that failed, so a barrier behind a failed light command stays down. An
 ``IoCommandError`` is reported back (``on_io_fault``) to become ``IoFaultIn(active=True)``.
 
@@ -87,12 +88,17 @@ async def append_durably(
         raise
 
 
-def is_release(write: WriteRecord, body: RecordBody) -> bool:
-    """A record that authorises the barrier: a releasing weighing or an accepted override."""
+def is_release(write: WriteRecord, body: RecordBody, *, last_release: bytes | None = None) -> bool:
+    """A record that authorises the barrier: a releasing weighing, an accepted override, or a
+    ``release_retry`` naming ``last_release`` (the lane's last releasing weighing: the barrier
+    is raised again for that release, and only for it)."""
     if isinstance(body, WeighingBody):
         return body.decision == "release"
     if isinstance(body, EventBody) and write.type == "event":
-        return body.kind == "override" and body.detail.get("accepted") is True
+        accepted = body.detail.get("accepted") is True
+        if body.kind == "release_retry":
+            return accepted and last_release is not None and body.ref == last_release
+        return body.kind == "override" and accepted
     return False
 
 
@@ -106,14 +112,18 @@ class OutputExecutor:
         journal: Journal,
         commands: CommandRunner,
         on_written: Callable[[Written], None] = lambda _w: None,
+        last_release: bytes | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
+        """``last_release``: the record id of the lane's last releasing weighing (the journal's,
+        at start: ``edge.runtime.recovery``); a ``release_retry`` may name only it."""
         self.lane = lane
         self.journal = journal
         self.commands = commands
         self.on_written = on_written
         self.log = logger or logging.getLogger(__name__)
         self.refused_barriers = 0
+        self.last_release = last_release
 
     async def execute(self, outputs: Sequence[Output], *, now_ms: int) -> Executed:
         written: list[Written] = []
@@ -137,7 +147,7 @@ class OutputExecutor:
             handed += batch
             batch = []
             try:
-                body = resolve_ref(output, previous)
+                body = resolve_ref(output, previous, release_id=self.last_release)
                 entry = await append_durably(
                     self.journal, record_type=output.type, body=body, ts_ms=now_ms
                 )
@@ -149,7 +159,9 @@ class OutputExecutor:
                 )  # fmt: skip
                 return Executed(written=tuple(written), commands=tuple(handed), failed=message)
             previous = entry.record_id
-            released = released or is_release(output, body)
+            released = released or is_release(output, body, last_release=self.last_release)
+            if isinstance(body, WeighingBody) and body.decision == "release":
+                self.last_release = entry.record_id
             done = Written(write=output, body=body, entry=entry)
             written.append(done)
             self.on_written(done)

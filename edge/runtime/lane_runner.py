@@ -14,7 +14,8 @@ very next input; the next list that writes again is followed by ``JournalFault(a
 
 Fault sources are merged before the core sees them (it keeps one fault per source): the scale's
 ``silent``/``disconnected``/``stuck``, the IO module's polling fault and a command that did not
-take effect (cleared when the module answers again: ``resumed``/``reconnected``). The cameras
+take effect (cleared when the module answers again: ``resumed``/``reconnected``, or by an
+operator who checked the IO: ``ClearIoFault``, which the core records). The cameras
 are watched (``edge.camera.health``) for reads that never come (a truck at a camera and no
 read within ``[lane.cameras] no_read_s``) and, given a status URL, polled
 (``edge.camera.status``): ``CameraFaultIn`` when a camera's fault starts and when it ends;
@@ -47,6 +48,7 @@ from edge.gate.inputs import (
     BeamsIn,
     BundleIn,
     CameraFaultIn,
+    ClearIoFault,
     Input,
     IoFaultIn,
     JournalFault,
@@ -128,8 +130,11 @@ class LaneRunner:
         clock: Callable[[], int] = wall_ms,
         tick_s: float = 0.1,
         watch: ScaleWatch | None = None,
+        last_release: bytes | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
+        """``last_release``: the record id of the lane's last releasing weighing in the journal
+        (``edge.runtime.recovery``; the executor's ``release_retry`` names it)."""
         self.settings = settings
         self.id = settings.id
         self.lane = lane
@@ -153,7 +158,7 @@ class LaneRunner:
         )  # fmt: skip
         self.executor = OutputExecutor(
             lane=self.id, journal=journal, commands=self.commands, on_written=self._written,
-            logger=self.log,
+            last_release=last_release, logger=self.log,
         )  # fmt: skip
         self.dropped_inputs = 0
         self.steps = 0
@@ -192,12 +197,21 @@ class LaneRunner:
 
     async def submit(self, item: OperatorInput) -> Outcome:
         """Queue an operator's input and wait for the step that takes it: its outcome.
-        ``LocalError`` when the queue is full (the step loop is far behind)."""
+        ``LocalError`` when the queue is full (the step loop is far behind).
+
+        ``ClearIoFault`` ends only the fault of a failed command, and only when it is the
+        lane's one IO fault: otherwise it is refused here (``Outcome.refused``), unstepped."""
+        if isinstance(item, ClearIoFault):
+            refused = self._io_check_refused()
+            if refused is not None:
+                return Outcome(state=self.lane.state, said=(), refused=refused)
         answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         try:
             self.inputs.put_nowait((self.clock(), item, answer))
         except asyncio.QueueFull as exc:
             raise LocalError(f"lane {self.id} is busy: its input queue is full") from exc
+        if isinstance(item, ClearIoFault):  # queued: the lane will hear it, in order
+            self._clear_command_fault(item)
         return await answer
 
     def plate_read(self, read: PlateRead) -> None:
@@ -427,6 +441,24 @@ class LaneRunner:
         self.log.warning("lane %s: IO fault (%s): %s", self.id, source, reason,
                          extra={"lane": self.id, "fault": "io"})  # fmt: skip
         self._send_io_faults(reason)
+
+    def _io_check_refused(self) -> str | None:
+        """Why an operator's ``ClearIoFault`` must not reach the lane now (None: it may)."""
+        if "command" not in self._io_faults:
+            return "no IO command fault to clear"
+        module = self._io_faults.get("module")
+        if module is not None:
+            return f"the IO module does not answer ({module}); that fault ends when it does"
+        return None
+
+    def _clear_command_fault(self, item: ClearIoFault) -> None:
+        """Drop the command fault an operator checked (its ``ClearIoFault`` is queued)."""
+        command = self._io_faults.pop("command", None)
+        self.log.warning(
+            "lane %s: IO command fault cleared by operator %s (%s): was %s",
+            self.id, item.operator, item.reason, command,
+            extra={"lane": self.id, "fault": "io", "operator": item.operator},
+        )  # fmt: skip
 
     def _send_io_faults(self, reason: str) -> None:
         active = bool(self._io_faults)

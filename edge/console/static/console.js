@@ -64,6 +64,10 @@ function laneCard(lane) {
         part("override-reason", "input", { "data-i18n-placeholder": "override_reason", required: true, minlength: 4, maxlength: 200, autocomplete: "off" }),
         h("button", { type: "submit", class: "danger", "data-i18n": "override_button", "data-testid": "override-submit" })),
         h("p", { class: "small muted", "data-i18n": "override_hint" })),
+      block("io_checked", form("io-checked-form", () => submitIoChecked(id),
+        part("io-checked-reason", "input", { "data-i18n-placeholder": "io_checked_reason", required: true, minlength: 4, maxlength: 200, autocomplete: "off" }),
+        h("button", { type: "submit", class: "plain", "data-i18n": "io_checked_button", "data-testid": "io-checked-submit" })),
+        h("p", { class: "small muted", "data-i18n": "io_checked_hint" })),
       block("zero", h("div", { class: "row" },
         h("button", { type: "button", class: "plain", "data-i18n": "zero_button", "data-testid": "zero", onclick: () => act(id, "zero", {}) }),
         h("span", { class: "small muted", "data-i18n": "zero_hint" })))),
@@ -213,6 +217,12 @@ async function submitTicket(lane) {
 async function submitOverride(lane) {
   const input = cards.get(lane).parts["override-reason"];
   const result = await act(lane, "override", { reason: input.value });
+  if (result && !result.refused) input.value = "";
+}
+
+async function submitIoChecked(lane) {
+  const input = cards.get(lane).parts["io-checked-reason"];
+  const result = await act(lane, "io-checked", { reason: input.value });
   if (result && !result.refused) input.value = "";
 }
 

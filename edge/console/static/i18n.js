@@ -16,6 +16,9 @@ const STRINGS = {
     pick: "— pick a ticket —", no_tickets: "no ticket in the bundle for this plate",
     override: "Manual override", override_reason: "Reason (required)", override_button: "Release (override)",
     override_hint: "Only a hold for tare deviation or zero may be overridden; never an overload or a ticket fault.",
+    io_checked: "IO checked", io_checked_reason: "What was checked or fixed (required)",
+    io_checked_button: "Clear the IO command fault",
+    io_checked_hint: "Only after the barrier or its relay was fixed. A module that does not answer clears its own fault. A released truck still waiting gets its barrier raised again.",
     zero: "Zero the empty scale", zero_button: "Zero now", zero_hint: "Only with the deck empty and steady.",
     plate_hint: "e.g. 陕K12345", refused: "Refused", done: "Sent to the lane",
     decisions: "Last decisions", alarms: "Alarms", ack: "Acknowledge", no_alarms: "No open alarms.",
@@ -36,6 +39,7 @@ const STRINGS = {
     k_tamper_zero_drift: "Zero drift (tamper)", k_tamper_beams: "Beams and weight disagree (tamper)",
     k_calibration_changed: "Calibration changed", k_scale_fault: "Scale fault", k_io_fault: "Gate IO fault",
     k_camera_fault: "Camera fault", k_journal_fault: "Journal fault", k_override: "Manual override",
+    k_release_retry: "Barrier raised again for a released truck",
   },
   zh: {
     title: "coalgate — 磅房操作台", login_title: "操作员登录",
@@ -51,6 +55,9 @@ const STRINGS = {
     pick: "— 请选择 —", no_tickets: "站点数据包中没有该车的煤票",
     override: "人工放行", override_reason: "放行原因（必填）", override_button: "人工放行",
     override_hint: "只有皮重异常或未回零可以人工放行；超限或煤票问题一律不能放行。",
+    io_checked: "道闸设备已检查", io_checked_reason: "检查或维修说明（必填）",
+    io_checked_button: "解除道闸指令故障",
+    io_checked_hint: "仅在道闸或继电器修好后使用。IO模块通讯故障恢复后自动解除。已放行仍在磅上的车辆将再次抬杆。",
     zero: "空秤置零", zero_button: "置零", zero_hint: "仅在秤台空载且稳定时可置零。",
     plate_hint: "例如 陕K12345", refused: "被拒绝", done: "已送达车道",
     decisions: "最近判定", alarms: "报警", ack: "确认", no_alarms: "没有未确认的报警。",
@@ -71,6 +78,7 @@ const STRINGS = {
     k_tamper_zero_drift: "零点漂移（疑似作弊）", k_tamper_beams: "光栅与重量不符（疑似作弊）",
     k_calibration_changed: "标定参数被修改", k_scale_fault: "地磅故障", k_io_fault: "道闸设备故障",
     k_camera_fault: "相机故障", k_journal_fault: "记录存储故障", k_override: "人工放行",
+    k_release_retry: "已放行车辆再次抬杆",
   },
 };
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from edge.gate.inputs import IoFaultIn
 from tests.edge.console import support as s
 from tests.wire import central_factories as cf
 from wire.receipts import verify_receipt
@@ -189,6 +190,30 @@ def test_override_with_a_reason_and_the_refusal_of_an_overload(
     expect(lane(page, "state")).to_have_attribute("data-state", "held")
     expect(lane(page, "barrier")).to_have_attribute("data-up", "false")
     shot(page, "override-refused")
+
+
+def test_io_checked_clears_the_command_fault_and_the_released_truck_gets_its_barrier(
+    pages: Pages, world: s.World
+) -> None:
+    page = pages.logged_in()
+    lane(page, "io-checked-reason").fill("relay replaced")
+    lane(page, "io-checked-submit").click()  # no IO fault: 409, nothing recorded
+    expect(lane(page, "answer")).to_have_attribute("data-refused", "error")
+    expect(lane(page, "answer")).to_contain_text("no IO command fault to clear")
+    world.gate.drive_on(49_000)
+    expect(lane(page, "state")).to_have_attribute("data-state", "releasing")
+    world.gate.feed(IoFaultIn(active=True, reason="raise_barrier: no limit switch"))
+    expect(lane(page, "held")).to_contain_text("Gate IO fault")
+    lane(page, "io-checked-reason").fill("barrier relay replaced")
+    lane(page, "io-checked-submit").click()
+    expect(lane(page, "answer")).to_have_attribute("data-refused", "false")
+    expect(lane(page, "answer")).to_contain_text("IO fault cleared by an operator")
+    expect(lane(page, "held")).not_to_contain_text("Gate IO fault")
+    expect(lane(page, "io-checked-reason")).to_have_value("")
+    expect(page.locator("[data-lane=lane-1] [data-testid=alarms]")).to_contain_text(
+        "Barrier raised again for a released truck"
+    )
+    shot(page, "io-checked")
 
 
 def test_manual_plate_entry_when_the_camera_is_unsure(pages: Pages, world: s.World) -> None:

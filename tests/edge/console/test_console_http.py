@@ -21,7 +21,7 @@ from edge.console.accounts import Accounts, check_password
 from edge.console.backend import OperatorInput, Outcome
 from edge.console.memory import MemoryBackend
 from edge.errors import AccountError, LocalError
-from edge.gate.inputs import ScaleFaultIn
+from edge.gate.inputs import IoFaultIn, ScaleFaultIn
 from edge.gate.lane import Lane
 from tests.edge.console import support as s
 from tests.edge.gate import builders as gb
@@ -41,6 +41,7 @@ ACTIONS = {
     "override": {"reason": "tare checked by hand"},
     "zero": None,
     "ack": {"kind": "escape"},
+    "io-checked": {"reason": "relay replaced"},
 }
 
 
@@ -245,6 +246,66 @@ def test_an_accepted_override_releases_with_the_operator_in_the_signed_records(
     state = client.get("/console/api/state").json()["lanes"][0]
     assert state["barrier"] == {"up": True, "seen_up": True}
     assert state["lights"] == {"red": False, "green": True}
+
+
+def test_clearing_the_io_fault_needs_a_reason_and_a_fault(
+    client: TestClient, world: s.World
+) -> None:
+    headers = log_in(client)
+    world.gate.drive_on(49_000)
+    for reason in ("", "   ", "ok"):
+        answer = client.post(f"{LANE}/io-checked", json={"reason": reason}, headers=headers)
+        assert answer.status_code == 400
+        assert answer.json()["detail"]["code"] == "reason"
+    assert client.post(f"{LANE}/io-checked", json={}, headers=headers).status_code == 422
+    written = len(world.backend.records())
+    answer = client.post(f"{LANE}/io-checked", json={"reason": "relay replaced"}, headers=headers)
+    assert answer.status_code == 409
+    assert answer.json()["detail"] == {
+        "code": "refused",
+        "message": "lane lane-1: no IO command fault to clear",
+    }
+    assert len(world.backend.records()) == written
+
+
+def test_an_operator_clears_the_io_fault_and_the_released_truck_gets_its_barrier(
+    client: TestClient, world: s.World
+) -> None:
+    """A release whose barrier did not rise: the operator's check ends the fault, signed with
+    the operator's id, and the barrier is raised again for the same release."""
+    headers = log_in(client)
+    world.gate.drive_on(49_000)
+    (release,) = records(world, WeighingBody)
+    assert release.decision == "release"
+    world.gate.feed(IoFaultIn(active=True, reason="raise_barrier: the limit switch did not close"))
+    state = client.get("/console/api/state").json()["lanes"][0]
+    assert state["state"] == "releasing"
+    assert "io_fault" in state["held_because"]
+    outcome = act(client, headers, "io-checked", {"reason": " relay   replaced "})
+    assert (outcome["refused"], outcome["state"]) == (False, "releasing")
+    assert outcome["said"][0]["en"] == "IO fault cleared by an operator"
+    events = records(world, EventBody)
+    stranded, cleared, retry = events[-3:]
+    (release_record,) = [r for r in world.backend.records() if isinstance(r.body, WeighingBody)]
+    assert (stranded.kind, stranded.detail["barrier"]) == ("io_fault", "not_raised")
+    assert stranded.ref == release_record.id
+    assert (cleared.kind, cleared.severity) == ("io_fault", "info")
+    assert dict(cleared.detail) == {
+        "active": False,
+        "cleared_by": s.OPERATOR,
+        "reason": "relay replaced",
+    }
+    assert (retry.kind, retry.ref, retry.detail["accepted"]) == (
+        "release_retry",
+        release_record.id,
+        True,
+    )
+    assert len(records(world, WeighingBody)) == 1  # no new decision
+    state = client.get("/console/api/state").json()["lanes"][0]
+    assert state["faults"] == {}
+    assert state["barrier"]["up"] is True
+    again = client.post(f"{LANE}/io-checked", json={"reason": "relay replaced"}, headers=headers)
+    assert again.status_code == 409
 
 
 def test_a_typed_plate_is_recorded_as_manual_with_the_operator(

@@ -39,6 +39,7 @@ INPUTS = st.one_of(
     st.builds(i.Tick),
     st.builds(i.ScaleFaultIn, active=st.booleans(), reason=TEXT),
     st.builds(i.IoFaultIn, active=st.booleans(), reason=TEXT),
+    st.builds(i.ClearIoFault, operator=TEXT, reason=TEXT),
     st.builds(i.CameraFaultIn, active=st.booleans(), camera=TEXT, reason=TEXT),
     st.builds(i.JournalFault, active=st.booleans(), reason=TEXT),
     st.builds(i.BundleIn, bundle=st.sampled_from([b.OUT_BUNDLE, b.bundle([], version=3)])),
@@ -55,8 +56,12 @@ def test_any_inputs_at_any_times(steps: list[tuple[i.Input, int]]) -> None:
         outputs = lane.step(item, now_ms=now)
         for index, output in enumerate(outputs):
             if isinstance(output, Barrier) and output.up:
-                before = [o.body for o in outputs[:index] if isinstance(o, WriteRecord)]
-                assert any(isinstance(w, WeighingBody) and w.decision == "release" for w in before)
+                before = [o for o in outputs[:index] if isinstance(o, WriteRecord)]
+                assert any(
+                    (isinstance(w.body, WeighingBody) and w.body.decision == "release")
+                    or (w.ref_release and getattr(w.body, "kind", None) == "release_retry")
+                    for w in before
+                )
         assert lane.state in (
             "idle",
             "arriving",

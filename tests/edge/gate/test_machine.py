@@ -5,7 +5,9 @@ writes may fail on demand, stopping the list as the contract says). After every 
 
 - the barrier goes up only after, in the same list, an evidence record and then a weighing
   with decision ``release`` linked to it — and never for an overloaded truck, or one whose
-  ticket is unknown to the lane's bundle, revoked, expired, or used before;
+  ticket is unknown to the lane's bundle, revoked, expired, or used before; or, again for a
+  truck already released and still on the deck, after a ``release_retry`` event naming that
+  release (``ref_release``: the executor's last release), which uses no ticket again;
 - a truck that was on the deck and leaves (weight gone, or the exit beam broken) without a
   release that took effect yields an ``escape`` alarm in that same step ("at once");
 - the core never raises.
@@ -26,6 +28,7 @@ from edge.gate.inputs import (
     BundleIn,
     CameraFaultIn,
     ChooseTicket,
+    ClearIoFault,
     Input,
     IoFaultIn,
     JournalFault,
@@ -41,7 +44,7 @@ from edge.gate.outputs import Barrier, Output, WriteRecord
 from tests.edge.gate import builders as b
 from tests.edge.gate.executor import Executor
 from tests.wire import central_factories as cf
-from wire.bodies import EvidenceBody, WeighingBody
+from wire.bodies import EventBody, EvidenceBody, WeighingBody
 
 CONFIG = b.config(position_timeout_ms=5000, settle_timeout_ms=4000)
 OCCUPIED = CONFIG.occupied_kg
@@ -139,6 +142,9 @@ class LaneMachine(RuleBasedStateMachine):
             if not (isinstance(output, Barrier) and output.up):
                 continue
             writes = [o for o in outputs[:index] if isinstance(o, WriteRecord)]
+            if writes and getattr(writes[-1].body, "kind", None) == "release_retry":
+                self.check_retry(writes)
+                continue
             released = [
                 i
                 for i, w in enumerate(writes)
@@ -152,6 +158,19 @@ class LaneMachine(RuleBasedStateMachine):
             assert at > 0
             assert isinstance(writes[at - 1].body, EvidenceBody)
             self.check_release(weighing, executed=index < len(done))
+
+    def check_retry(self, writes: list[WriteRecord]) -> None:
+        """The barrier raised again for the truck on the deck, whose own release took effect."""
+        retry = writes[-1]
+        assert isinstance(retry.body, EventBody)
+        assert retry.ref_release
+        assert retry.body.detail["accepted"] is True
+        assert not [w for w in writes if isinstance(w.body, WeighingBody)], "a retry decides"
+        assert self.truck_on, "a retry without a truck on the deck"
+        assert self.released, "a retry for a truck not released"
+        assert self.executor.last_release is not None
+        assert not self.overload_seen, "released a truck the indicator reported overloaded"
+        event("release retried")
 
     def check_release(self, weighing: WeighingBody, *, executed: bool) -> None:
         assert "overload_gross" not in weighing.reasons
@@ -296,6 +315,10 @@ class LaneMachine(RuleBasedStateMachine):
             self.feed(IoFaultIn(active=active, reason="timeout"))
         else:
             self.feed(CameraFaultIn(active=active, camera="lane-1-entry", reason="offline"))
+
+    @rule()
+    def io_checked(self) -> None:
+        self.feed(ClearIoFault(operator="op-1", reason="relay replaced"))
 
     @rule()
     def journal_fails(self) -> None:

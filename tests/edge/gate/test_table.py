@@ -12,11 +12,14 @@ from dataclasses import dataclass
 
 import pytest
 
+from edge.gate import prompts
 from edge.gate.inputs import (
     AlarmAck,
     BundleIn,
     CameraFaultIn,
+    ClearIoFault,
     Input,
+    IoFaultIn,
     JournalFault,
     ManualPlate,
     Override,
@@ -27,7 +30,8 @@ from edge.gate.inputs import (
     ZeroRequest,
 )
 from edge.gate.lane import action_names
-from edge.gate.outputs import Barrier, Output, ZeroScale
+from edge.gate.memory import StrandedRelease
+from edge.gate.outputs import Barrier, Output, WriteRecord, ZeroScale
 from edge.gate.table import ANY, TABLE
 from tests.edge.gate import builders as b
 
@@ -112,6 +116,42 @@ def fault_on_deck() -> b.Run:
     r = settling()
     r.feed(ScaleFaultIn(active=True, reason="stuck"))
     return r
+
+
+def stranded() -> b.Run:
+    """Released, and the IO fault of its barrier's raise began: the truck waits on the deck."""
+    r = releasing()
+    r.feed(IoFaultIn(active=True, reason="raise_barrier: the limit switch did not close"))
+    return r
+
+
+def io_fault() -> b.Run:
+    r = idle()
+    r.feed(IoFaultIn(active=True, reason="set_lights: coil readback differs"))
+    return r
+
+
+def restarted_with_stranded() -> b.Run:
+    """A lane started with the journal's stranded release and its truck still on the deck."""
+    release = StrandedRelease(plate=b.PLATE, ticket=b.OUT_TICKET.cti, kg=b.GROSS, reasons=("ok",))
+    r = b.Run(b.lane(CONFIG, used_tickets={b.OUT_TICKET.cti}, stranded=release))
+    r.feed(WeightIn(kg=b.GROSS), after_ms=100)  # on the deck from the first reading
+    r.feed(ManualPlate(operator="op-1", plate=b.PLATE), after_ms=10)  # no camera read now
+    return r
+
+
+def retried(r: b.Run, out: list[Output]) -> bool:
+    """The barrier raised again after a ``release_retry`` naming the release, no new weighing."""
+    (retry,) = b.events(out, "release_retry")
+    writes = [o for o in out if isinstance(o, WriteRecord)]
+    ups = [i for i, o in enumerate(out) if isinstance(o, Barrier) and o.up]
+    return (
+        b.barrier_ups(out) == 1
+        and not b.weighings(out)
+        and retry.detail["accepted"] is True
+        and writes[-1].ref_release
+        and out.index(writes[-1]) < ups[0]
+    )
 
 
 def zero_not_ok_hold() -> b.Run:
@@ -256,6 +296,9 @@ CASES: dict[tuple[str, str], Case] = {
         lambda r: r.hold_weight(60_000, ms=1500),
         lambda r, out: b.weighings(out)[0].reasons == ("overload_gross", "over_ticket_max"),
     ),
+    ("deciding", "stranded_release"): Case(
+        restarted_with_stranded, lambda r: r.hold_weight(b.GROSS, ms=1500), retried
+    ),
     ("deciding", "override_refused"): Case(
         held,
         feed(Override(operator="op-1", reason="driver known")),
@@ -284,6 +327,9 @@ CASES: dict[tuple[str, str], Case] = {
     ("releasing", "release_failed"): Case(just_released, journal_after_release, barrier_down),
     ("releasing", "operator_input"): Case(
         releasing, feed(ManualPlate(operator="op-1", plate=b.OTHER_PLATE))
+    ),
+    ("releasing", "recovered_on_deck"): Case(
+        stranded, feed(IoFaultIn(active=False, reason="reconnected")), retried
     ),
     ("exiting", "exit_cleared"): Case(
         exiting,
@@ -351,6 +397,22 @@ CASES: dict[tuple[str, str], Case] = {
         lambda r, out: b.events(out, "camera_fault")[0].severity == "warning",
     ),
     (ANY, "journal_ok"): Case(idle, journal_back),
+    (ANY, "io_checked"): Case(
+        io_fault,
+        feed(ClearIoFault(operator="op-1", reason="relay replaced")),
+        lambda r, out: (
+            b.events(out, "io_fault")[0].severity == "info"
+            and dict(b.events(out, "io_fault")[0].detail)
+            == {"active": False, "cleared_by": "op-1", "reason": "relay replaced"}
+            and r.lane.state == "idle"
+            and not r.lane.faults
+        ),
+    ),
+    (ANY, "io_not_faulted"): Case(
+        idle,
+        feed(ClearIoFault(operator="op-1", reason="relay replaced")),
+        lambda r, out: out == [prompts.NO_IO_FAULT],
+    ),
 }
 
 
