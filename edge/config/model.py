@@ -393,6 +393,22 @@ class Thresholds(_Table):
     """A weighed tare may differ this much from the truck's stored or last tare."""
     min_plate_conf: Annotated[int, Field(ge=0, le=100)] = 80
     """Plate reads below this confidence are not used."""
+    settle_timeout_ms: Annotated[int, Field(ge=2000, le=600_000)] = 30_000
+    """No stable reading this long after the truck is wholly on: held ``unstable``."""
+    position_timeout_ms: Annotated[int, Field(ge=5000, le=600_000)] = 60_000
+    """Not wholly on the deck this long after arriving: held ``not_positioned``."""
+    step_kg: Annotated[int, Field(ge=100, le=100_000)] = 2000
+    """tamper_step: a jump of more than this between readings while the truck stands still."""
+
+    @model_validator(mode="after")
+    def _settle_after_window(self) -> Thresholds:
+        if self.settle_timeout_ms <= self.window_ms:
+            raise PydanticCustomError(
+                "settle_window",
+                "settle_timeout_ms ({settle}) must be longer than window_ms ({window})",
+                {"settle": self.settle_timeout_ms, "window": self.window_ms},
+            )
+        return self
 
 
 class LaneSettings(_Table):

@@ -75,6 +75,9 @@ def lane_config(settings: LaneSettings) -> LaneConfig:
         zero_band_e=limits.zero_band_e,
         tare_tolerance_kg=limits.tare_tolerance_kg,
         min_plate_conf=limits.min_plate_conf,
+        settle_timeout_ms=limits.settle_timeout_ms,
+        position_timeout_ms=limits.position_timeout_ms,
+        step_kg=limits.step_kg,
         # the driver reports silence first (with its reason); the core's own timer backs it up
         weight_timeout_ms=max(3000, silent_ms + 1000),
         camera_entry=settings.entry_camera,

@@ -202,7 +202,7 @@ BROKEN: dict[str, tuple[str, str, str]] = {
                               "43: lane[1].scale.capacity_kg: must be a multiple of division_kg "
                               "20 (got 100010)"),
     "too few divisions": ("capacity_kg = 60000", "capacity_kg = 600",
-                          "72: lane[2].scale.capacity_kg: 600 kg is 60 divisions of 10 kg; a "
+                          "75: lane[2].scale.capacity_kg: 600 kg is 60 divisions of 10 kg; a "
                           "class III truck scale has 500-10000 (OIML R76)"),
     "a string for a number": ("baud = 9600", 'baud = "9600"',
                               "41: lane[1].scale.baud: must be a valid integer (got '9600')"),
@@ -212,27 +212,30 @@ BROKEN: dict[str, tuple[str, str, str]] = {
                          "39: lane[1].scale.protocol: must be 'mt-sics', 'toledo', 'xk3190-a9', "
                          "'xk3190-a12' or 'xk3190-eq' (got 'tolado')"),
     "unknown preset": (LANE2_SCALE, 'modbus = "hr-int64"',
-                       "68: lane[2].scale.modbus: 'hr-int64' is neither a preset (hr-int32, "
+                       "71: lane[2].scale.modbus: 'hr-int64' is neither a preset (hr-int32, "
                        "ir-c500) nor a .toml map file"),
     "inline map without gross": (LANE2_SCALE, "modbus = { net = 2 }",
-                                 "68: lane[2].scale.modbus.gross: required (the gross weight's "
+                                 "71: lane[2].scale.modbus.gross: required (the gross weight's "
                                  "address)"),
     "both protocol and modbus": (LANE2_SCALE, 'protocol = "toledo"\n' + LANE2_SCALE,
-                                 "67: lane[2].scale: needs either protocol (a serial indicator) "
+                                 "70: lane[2].scale: needs either protocol (a serial indicator) "
                                  "or modbus (a Modbus transmitter), not both"),
+    "settle not after the window": ("window_ms = 1000", "window_ms = 40000",
+                                    "52: lane[1].thresholds: settle_timeout_ms (30000) must be "
+                                    "longer than window_ms (40000)"),
     "duplicate lane id": ('id = "lane2"', 'id = "lane1"',
-                          "63: lane[2].id: lane 'lane1' is defined twice (also lane[1])"),
+                          "66: lane[2].id: lane 'lane1' is defined twice (also lane[1])"),
     "two lanes on one camera": ('entry = "north-anpr-in"', 'entry = "lane1-exit"',
-                                "85: lane[2].cameras.entry: camera 'lane1-exit' is already "
+                                "88: lane[2].cameras.entry: camera 'lane1-exit' is already "
                                 "lane[1]'s exit camera; each camera names one lane and side"),
     "one unit id twice on a line": ("unit_id = 1\nbarrier = \"level\"",
                                     "unit_id = 2\nbarrier = \"level\"",
-                                    "77: lane[2].io.unit_id: unit 2 on /dev/ttyUSB1 is already "
+                                    "80: lane[2].io.unit_id: unit 2 on /dev/ttyUSB1 is already "
                                     "lane[2].scale; devices sharing a line need different unit "
                                     "ids"),
     "one line, two baud rates": ('url = "rtu:///dev/ttyUSB1?baud=9600"\nunit_id = 1',
                                  'url = "rtu:///dev/ttyUSB1?baud=19200"\nunit_id = 1',
-                                 "76: lane[2].io.url: /dev/ttyUSB1 is already used by "
+                                 "79: lane[2].io.url: /dev/ttyUSB1 is already used by "
                                  "lane[2].scale with other settings (9600 8N1 here 19200 8N1)"),
     "a serial scale's tty shared": ('url = "rtu:///dev/ttyUSB0?baud=9600"',
                                     'url = "rtu:///dev/ttyS0?baud=9600"',
@@ -265,12 +268,12 @@ BROKEN: dict[str, tuple[str, str, str]] = {
                              "11: site.device: 'central-gate' uses the prefix 'central-', "
                              "reserved for central"),
     "a channel out of range": ("exit = 5", "exit = 5\nred = 9999",
-                               "82: lane[2].io.map.red: must be less than or equal to 1999 "
+                               "85: lane[2].io.map.red: must be less than or equal to 1999 "
                                "(got 9999)"),
     "two signals on one input": ("exit = 5", "exit = 0",
-                                 "80: lane[2].io.map: input 0 is given to both entry and exit"),
+                                 "83: lane[2].io.map: input 0 is given to both entry and exit"),
     "pulse_ms for a level barrier": ('barrier = "level"', 'barrier = "level"\npulse_ms = 300',
-                                     '75: lane[2].io: pulse_ms is for barrier = "pulse"; this '
+                                     '78: lane[2].io: pulse_ms is for barrier = "pulse"; this '
                                      'barrier is "level"'),
     "a zero window": ("window = 200", "window = 0",
                       "24: uplink.window: must be greater than or equal to 1 (got 0)"),
@@ -282,7 +285,7 @@ BROKEN: dict[str, tuple[str, str, str]] = {
                          "47: lane[1].io.url: 'rtu://ttyUSB0': expected rtu:///dev/PORT (three "
                          "slashes)"),
     "passes": ('passes = "single"', 'passes = "one"',
-               "65: lane[2].passes: must be 'single' or 'two' (got 'one')"),
+               "68: lane[2].passes: must be 'single' or 'two' (got 'one')"),
     "an unknown table": ("[uplink]", "[uplnk]", "23: uplnk: unknown key; did you mean 'uplink'?"),
     "a missing table": ("[broker]", "[brokers]",
                         "16: brokers: unknown key; did you mean 'broker'?"),
