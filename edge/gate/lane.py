@@ -80,7 +80,12 @@ class Session:
     escaped: bool = False
     released: bool = False
     released_cti: bytes | None = None
+    released_kg: int | None = None  # what the scale read for the release (a retry checks it)
     stranded: bool = False  # the journal says its barrier did not rise, and no retry since
+    retry_due: bool = False  # an IO fault stranded its release: a retry may raise it again
+    # Since the release the deck weighed (nearly) empty or the scale could not see it: the
+    # truck on the deck may be another one, so a retry may not raise the barrier for it.
+    lost_sight: bool = False
     decision: Decision | None = None
 
 
@@ -203,6 +208,16 @@ class Lane:
             # the indicator's overload flag counts even on a reading that moved nothing: the
             # truck's decision (and any retry of its release) must know it was overloaded
             self._session.overload = True
+        if self._session is not None:
+            self._watch_release(self._session)
+        if self._stranded_release is not None and senses.weighed_empty:
+            # the journal's stranded release: its truck is gone. Say so, or the next restart
+            # would find it stranded again (and resume it for a truck of that plate and weight)
+            self._stranded_release = None
+            detail = {"event": "empty"}
+            self._out.append(
+                alarms.event(self.config.lane, "release_left", detail, ref_release=True)
+            )
         self._fire_all(
             senses.watch(
                 now_ms=now_ms, barrier_up=self._barrier_up, barrier_down_ms=self._barrier_down_ms
@@ -283,6 +298,7 @@ class Lane:
             if session is not None:
                 session.on_deck = session.on_deck or self._senses.on_deck()
                 session.overload = session.overload or self._senses.overload_now
+                self._watch_release(session)
             key = find_row(self._state, event.name)
             if key is None:
                 continue
@@ -313,6 +329,16 @@ class Lane:
             on_deck=self._senses.occupied(),
             overload=self._senses.overload_now,
         )
+
+    def _watch_release(self, session: Session) -> None:
+        """A released truck's deck weighed empty, or the scale went blind: from then on the
+        truck on the deck cannot be known to be the released one (another may have driven on
+        while the barrier stayed down), and ``_a_retry_release`` refuses."""
+        senses = self._senses
+        if session.released and (
+            not senses.occupied() or "scale" in senses.faults or "silent" in senses.faults
+        ):
+            session.lost_sight = True
 
     def _a_start_session(self) -> None:
         if self._session is not None:
@@ -420,7 +446,7 @@ class Lane:
         stranded = kind == "io_fault" and active and self._stranded()
         if stranded and self._session is not None:
             detail["barrier"] = "not_raised"
-            self._session.stranded = True
+            self._session.stranded = self._session.retry_due = True
         self._out.append(
             alarms.event(self.config.lane, kind, detail, severity=severity, ref_release=stranded)
         )
@@ -655,8 +681,10 @@ class Lane:
         if decision is None or session is None:
             return
         self._memory.remember(decision, direction=self.config.direction, now_ms=self._now)
+        self._stranded_release = None  # a new release of the lane: the journal's is not last
         session.released = True
         session.released_cti = None if decision.ticket is None else decision.ticket.cti
+        session.released_kg = self._senses.kg
         self._released_last_step = True
         self._barrier_up = True
         self._out += [SetLights(red=False, green=True), Barrier(up=True)]
@@ -669,7 +697,16 @@ class Lane:
         session = self._session
         if not self._stranded() or session is None or session.decision is None:
             return
+        if not session.retry_due:  # no IO fault stranded it: nothing to raise again
+            return
         if session.overload or self._senses.overload_now:  # never, whatever was decided
+            return
+        # Only the released truck, as it was weighed: not after the deck weighed empty or the
+        # scale was blind (a truck swapped), not with a load that grew behind the barrier.
+        kg, released_kg = self._senses.kg, session.released_kg
+        if session.lost_sight or kg is None or released_kg is None:
+            return
+        if abs(kg - released_kg) > self.config.tare_tolerance_kg:
             return
         decision = session.decision
         detail = {
@@ -697,6 +734,8 @@ class Lane:
         self._stranded_release = None  # one truck, one retry of its own release
         session.released = True
         session.released_cti = stranded.ticket
+        session.released_kg = stranded.kg
+        session.retry_due = True
         session.decision = dataclasses.replace(
             decision, release=True, reasons=stranded.reasons, ticket=None
         )
