@@ -226,21 +226,32 @@ class CommandRunner:
         self.dropped = 0
         #: Every batch accepted, in order (kept small: the latest ``COMMAND_BATCHES``).
         self.submitted: deque[tuple[Command, ...]] = deque(maxlen=COMMAND_BATCHES)
-        self._queue: asyncio.Queue[tuple[Command, ...]] = asyncio.Queue(maxsize=COMMAND_BATCHES)
-        self._safe_pending: tuple[Command, ...] = ()
+        self._queue: asyncio.Queue[tuple[int, tuple[Command, ...]]] = asyncio.Queue(
+            maxsize=COMMAND_BATCHES
+        )
+        self._accepted = 0  # batches queued so far: each batch's number
+        #: Fail-safe commands of dropped batches, each to run once batch number ``after`` ran
+        #: (the last one queued before the drop): list order is the contract, a dropped batch's
+        #: barrier-down must not overtake an older barrier-up.
+        self._kept: deque[tuple[int, tuple[Command, ...]]] = deque()
 
     def submit(self, batch: tuple[Command, ...]) -> None:
         """Queue a batch. When the devices are ``COMMAND_BATCHES`` behind, the batch is
         dropped and logged (a barrier is never raised that late) — except its fail-safe
-        commands (barrier down, red light on), which are kept and run as soon as the batch
-        running now ends, ahead of the queue: a dropped batch can never leave a barrier up."""
+        commands (barrier down, red light on), which are kept and run right after the last
+        batch queued before them, in submission order: a dropped batch can never leave a
+        barrier up."""
         try:
-            self._queue.put_nowait(batch)
+            self._queue.put_nowait((self._accepted + 1, batch))
+            self._accepted += 1
             self.submitted.append(batch)
         except asyncio.QueueFull:
             self.dropped += 1
             safe = tuple(command for command in batch if _fail_safe(command))
-            self._safe_pending = _merge_safe(self._safe_pending, safe)
+            if safe and self._kept and self._kept[-1][0] == self._accepted:
+                self._kept[-1] = (self._accepted, _merge_safe(self._kept[-1][1], safe))
+            elif safe:
+                self._kept.append((self._accepted, safe))
             self.log.error(  # noqa: TRY400  # a full queue has no traceback worth showing
                 "lane %s: device commands are %d batches behind; dropped %s (kept %s)",
                 self.lane, COMMAND_BATCHES, batch, safe or "nothing",
@@ -252,17 +263,18 @@ class CommandRunner:
 
     async def run(self) -> None:
         while True:
-            batch = await self._queue.get()
+            number, batch = await self._queue.get()
             try:
                 await self._run_batch(batch)
-                await self._run_safe_pending()
+                await self._run_kept(after=number)
             finally:
                 self._queue.task_done()
 
-    async def _run_safe_pending(self) -> None:
-        """The fail-safe commands kept from dropped batches (see ``submit``)."""
-        while self._safe_pending:
-            safe, self._safe_pending = self._safe_pending, ()
+    async def _run_kept(self, *, after: int) -> None:
+        """The fail-safe commands kept from batches dropped after batch ``after`` was queued
+        (see ``submit``): they run now, in the order they were submitted."""
+        while self._kept and self._kept[0][0] <= after:
+            _number, safe = self._kept.popleft()
             await self._run_batch(safe)
 
     async def _run_batch(self, batch: tuple[Command, ...]) -> None:

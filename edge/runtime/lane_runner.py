@@ -449,6 +449,8 @@ class LaneRunner:
         module = self._io_faults.get("module")
         if module is not None:
             return f"the IO module does not answer ({module}); that fault ends when it does"
+        if self._journal_faulted:  # the clear must be signed: who checked the IO, and why
+            return "the journal cannot be written now, so the check cannot be recorded"
         return None
 
     def _clear_command_fault(self, item: ClearIoFault) -> None:

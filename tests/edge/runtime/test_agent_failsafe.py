@@ -12,7 +12,7 @@ from central.store.sqlite import SqliteStore
 from central.ticketing import service
 from central.ticketing.bundles import build_site_bundle
 from edge.config import load_site_config
-from edge.gate.inputs import PlateIn
+from edge.gate.inputs import ClearIoFault, PlateIn
 from edge.gate.outputs import Barrier
 from edge.journal.store import Journal
 from edge.runtime.agent import EdgeAgent
@@ -96,6 +96,16 @@ async def test_a_journal_that_cannot_be_written_keeps_the_barrier_down(tmp_path:
                 assert runner.lane.state == "fault"
                 assert not runner.lane.barrier_up
                 assert Barrier(up=True) not in [c for b in runner.commands.submitted for c in b]
+
+                # An IO command fault now: the operator's "IO checked" must be signed (who and
+                # why), and the journal cannot sign it — refused, the fault stays.
+                runner.commands.on_io_fault("raise_barrier: the limit switch did not confirm")
+                await until_async(lambda: "io" in runner.lane.faults, what="the IO fault")
+                checked = ClearIoFault(operator="wang.li", reason="relay replaced")
+                outcome = await runner.submit(checked)
+                assert outcome.refused is not None
+                assert "journal" in outcome.refused
+                assert "raise_barrier" in runner.lane.faults["io"]
             finally:
                 agent.stop()
         await running

@@ -130,7 +130,8 @@ async def test_a_failed_light_command_drops_the_barrier_behind_it(io_sim: Modbus
 
 
 async def test_a_barrier_down_in_a_dropped_batch_still_runs() -> None:
-    """Devices ``COMMAND_BATCHES`` behind drop a batch — but never its barrier-down."""
+    """Devices ``COMMAND_BATCHES`` behind drop a batch — but never its barrier-down, which
+    runs after every batch queued before it (not before an older barrier-up)."""
     with ModbusSim.io("--barrier", "level") as sim:
         async with ModbusLine(url=sim.url, timeout_s=0.5) as line:
             io = IoDriver(line=line, barrier_mode="level", confirm_timeout_s=3.0)
@@ -138,9 +139,10 @@ async def test_a_barrier_down_in_a_dropped_batch_still_runs() -> None:
                 lane="lane-1", io=io, scale=_NoScale(), display=ConsoleDisplay(),
                 on_io_fault=lambda _r: None, clock=lambda: T0,
             )  # fmt: skip
-            commands.submit((Barrier(up=True),))
             say = Say(text_zh="请稍候", text_en="Please wait")
-            for _ in range(COMMAND_BATCHES - 1):
+            commands.submit((say,))  # then a release, queued behind it
+            commands.submit((SetLights(red=False, green=True), Barrier(up=True)))
+            for _ in range(COMMAND_BATCHES - 2):
                 commands.submit((say,))
             commands.submit((say, Barrier(up=False), SetLights(red=True, green=False)))
             commands.submit((Barrier(up=True),))  # dropped too, and nothing of it kept
