@@ -37,7 +37,16 @@ from firmware_sim.model import Scene
 from tests.central import builders as b
 from tests.conftest import Mosquitto
 from tests.edge.io_sim import ModbusSim
-from tests.edge.runtime.support import Central, EdgeProcess, new_http_port, site_file, until
+from tests.edge.runtime.support import (
+    OPERATOR,
+    PASSWORD,
+    Central,
+    EdgeProcess,
+    add_operator,
+    new_http_port,
+    site_file,
+    until,
+)
 from wire.bodies import EventBody, WeighingBody
 from wire.chain import check_chain
 from wire.keyfiles import read_key_set
@@ -46,8 +55,6 @@ from wire.receipts import Receipt, verify_receipt
 from wire.records import Record, verify_record
 
 SCENARIOS = Path(firmware_sim.__file__).resolve().parent / "scenarios"
-OPERATOR = "wang.li"
-PASSWORD = "correct horse 42"
 
 
 # --- the shipped file, rewritten for this gate house -----------------------------------------
@@ -381,16 +388,6 @@ def fault_fields(plan: FaultPlan) -> dict[str, object]:
     if plan.duration_ms is not None:
         fields["duration_ms"] = plan.duration_ms
     return fields
-
-
-def add_operator(site: Path) -> None:
-    """``coalgate edge operator add`` as an installer would run it."""
-    done = subprocess.run(
-        [sys.executable, "-m", "coalgate", "edge", "operator", "add", OPERATOR, "--name", "王丽",
-         "--config", str(site), "--password-stdin"],
-        input=PASSWORD + "\n", capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
 
 
 def register_trucks(central: Central, config: LaneConfig, *, ticketless: set[str]) -> None:

@@ -15,6 +15,7 @@ processes run.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -25,10 +26,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -38,8 +41,10 @@ from central.store.model import StoredRecord
 from central.store.sqlite import SqliteStore
 from central.ticketing import service
 from central.ticketing.bundles import BundlePublisher
+from edge.console.sessions import CSRF_HEADER
 from tests.central import builders as b
 from tests.conftest import Mosquitto, free_port
+from tests.edge.io_sim import ModbusSim
 from wire.keyfiles import write_signing_key
 from wire.keys import SigningKey
 from wire.tickets import Ticket
@@ -48,6 +53,8 @@ KEYRING = b.central_keyring()
 ISSUER = "yulin-energy-bureau"
 SITE = b.SITE
 PLATE = "陕K12345"  # registered: 6 axles, combination, tare 15 020 kg; limit 49 000 kg
+OPERATOR = "wang.li"  # the gate house's operator account (``gate_house(operator=True)``)
+PASSWORD = "correct horse 42"
 WAIT_S = 40.0
 _T = TypeVar("_T")
 
@@ -304,3 +311,149 @@ class EdgeProcess:
 
 def new_http_port() -> int:
     return free_port()
+
+
+def add_operator(site: Path) -> str:
+    """``coalgate edge operator add`` as an installer would run it; its one line."""
+    done = subprocess.run(
+        [sys.executable, "-m", "coalgate", "edge", "operator", "add", OPERATOR, "--name", "王丽",
+         "--config", str(site), "--password-stdin"],
+        input=PASSWORD + "\n", capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@dataclass
+class Gate:
+    """A gate house: central, the simulated lane, the edge's site file and the running edge."""
+
+    central: Central
+    sim: ModbusSim
+    edge: EdgeProcess
+    site: Path
+    http_port: int
+    directory: Path
+
+    def truck(self, plate: str, *, load_kg: int, tare_kg: int = 15_000, stand_s: int = 4) -> None:
+        self.sim.truck(
+            plate=plate, axles=6, kind="combination", tare_kg=tare_kg, load_kg=load_kg,
+            stand_s=stand_s,
+        )  # fmt: skip
+
+    def decision(self, plate: str) -> dict[str, Any]:
+        """The edge's first decision about ``plate`` (waits for it)."""
+
+        def find() -> dict[str, Any] | None:
+            for item in self.edge.lane()["decisions"]:
+                if item["plate"] == plate:
+                    return dict(item)
+            return None
+
+        return until(find, what=f"a decision about {plate}")
+
+    def restart_edge(self) -> None:
+        self.edge = EdgeProcess(
+            self.site, http_port=self.http_port, log_path=self.directory / "edge.log"
+        )
+
+
+@contextlib.contextmanager
+def gate_house(
+    directory: Path,
+    broker: Mosquitto,
+    *,
+    kind: str = "modbus",
+    operator: bool = False,
+    certificate: bool = False,
+    site_extra: str = "",
+) -> Iterator[Gate]:
+    """The gate house, the edge running: ``kind`` ``modbus`` (the transmitter), ``toledo`` (a
+    Toledo indicator on its own port) or ``inbound`` (the destination's lane); with
+    ``operator`` an operator account, with ``certificate`` the device certificate where
+    enrollment puts it (issued an hour ago); ``site_extra`` is appended to the site file (the
+    ``[[lane]]``'s tables)."""
+    toledo = kind == "toledo"
+    central = Central(directory, broker)
+    if kind == "inbound":
+        central.inbound()
+    http_port = new_http_port()
+    try:
+        scenario = lane_scenario(directory / "lane.toml", camera_port=http_port, toledo=toledo)
+        extra = ("--indicator-tcp", "127.0.0.1:0") if toledo else ()
+        with ModbusSim.lane(scenario, *extra) as sim:
+            site = site_file(
+                directory, key=central.edge.key, broker_url=broker.url, line_url=sim.url,
+                http_port=http_port, indicator_url=sim.fields["indicator"] if toledo else None,
+                site_id=central.edge.site, direction="in" if kind == "inbound" else "out",
+            )  # fmt: skip
+            if site_extra:
+                with site.open("a", encoding="utf-8") as file:
+                    file.write("\n" + site_extra.strip() + "\n")
+            if certificate:
+                cert = directory / "keys" / f"{central.edge.key.kid}.key.cert"
+                issued = b.certificate(central.edge, iat_s=int(time.time()) - 3600)
+                cert.write_bytes(base64.b64encode(issued) + b"\n")
+            if operator:
+                assert "operators.json" in add_operator(site)
+            edge = EdgeProcess(site, http_port=http_port, log_path=directory / "edge.log")
+            gate = Gate(
+                central=central, sim=sim, edge=edge, site=site, http_port=http_port,
+                directory=directory,
+            )  # fmt: skip
+            try:
+                yield gate
+            finally:
+                gate.edge.stop()
+    finally:
+        central.close()
+
+
+class Console:
+    """The operator's side of the console: a logged-in httpx client."""
+
+    def __init__(self, base: str) -> None:
+        self.http = httpx.Client(base_url=base, timeout=10)
+        answer = self.http.post(
+            "/console/api/session", json={"operator": OPERATOR, "password": PASSWORD}
+        )
+        assert answer.status_code == 200, answer.text
+        self.who: dict[str, Any] = answer.json()
+        self.csrf: str = self.who["csrf"]
+
+    def state(self) -> dict[str, Any]:
+        answer = self.http.get("/console/api/state")
+        assert answer.status_code == 200, answer.text
+        state: dict[str, Any] = answer.json()
+        return state
+
+    def lane(self) -> dict[str, Any]:
+        lane: dict[str, Any] = self.state()["lanes"][0]
+        return lane
+
+    def post(self, path: str, body: object = None) -> httpx.Response:
+        return self.http.post(path, json=body, headers={CSRF_HEADER: self.csrf})
+
+    def live_until(
+        self, check: Callable[[dict[str, Any]], bool], *, within_s: float = WAIT_S
+    ) -> list[dict[str, Any]]:
+        """The lane states the live stream sent (reconnecting as the browser does) up to and
+        including the first that passes ``check``."""
+        seen: list[dict[str, Any]] = []
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            with self.http.stream("GET", "/console/api/live", timeout=10) as stream:
+                assert stream.headers["content-type"].startswith("text/event-stream")
+                for line in stream.iter_lines():
+                    if not line.startswith("data: "):
+                        continue
+                    lane = json.loads(line.removeprefix("data: "))["lanes"][0]
+                    seen.append(lane)
+                    if check(lane):
+                        return seen
+                    if time.monotonic() > deadline:
+                        break
+        raise AssertionError(f"not seen on the live stream within {within_s} s")
+
+    def close(self) -> None:
+        self.http.close()

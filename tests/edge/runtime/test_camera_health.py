@@ -25,18 +25,7 @@ from edge.camera.status import check_status, public_url
 from edge.config.load import load_site_config
 from edge.errors import SiteConfigError
 from tests.conftest import Mosquitto, free_port
-from tests.edge.io_sim import ModbusSim
-from tests.edge.runtime.support import (
-    PLATE,
-    Central,
-    EdgeProcess,
-    lane_scenario,
-    new_http_port,
-    site_file,
-    until,
-    wall_ms,
-)
-from tests.edge.runtime.test_edge_console import Console, add_operator
+from tests.edge.runtime.support import PLATE, Console, gate_house, until, wall_ms
 
 ENTRY, EXIT = "lane1-entry", "lane1-exit"
 
@@ -200,66 +189,53 @@ url = "tcp://127.0.0.1:4002"
 def test_a_camera_that_goes_down_is_a_lane_fault_until_it_reads_again(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
-    central = Central(tmp_path, mosquitto)
-    http_port = new_http_port()
-    try:
-        scenario = lane_scenario(tmp_path / "lane.toml", camera_port=http_port)
-        with ModbusSim.lane(scenario) as sim:
-            site = site_file(
-                tmp_path, key=central.edge.key, broker_url=mosquitto.url, line_url=sim.url,
-                http_port=http_port, site_id=central.edge.site,
+    cameras = "[lane.cameras]\nno_read_s = 1"
+    with gate_house(tmp_path, mosquitto, operator=True, site_extra=cameras) as gate:
+        edge, sim, http_port = gate.edge, gate.sim, gate.http_port
+        console: Console | None = None
+        try:
+            until(
+                lambda: (lane := edge.lane())["state"] == "idle" and lane["weight_kg"] == 0,
+                what="the lane idle at zero",
+            )
+            sim.fault("camera", "down")  # the camera pushes nothing until the fault ends
+            sim.truck(
+                plate=PLATE, axles=6, kind="combination", tare_kg=15_000, load_kg=33_000,
+                stand_s=30,
             )  # fmt: skip
-            with site.open("a", encoding="utf-8") as file:  # the last [[lane]]'s cameras
-                file.write("\n[lane.cameras]\nno_read_s = 1\n")
-            add_operator(site)
-            edge = EdgeProcess(site, http_port=http_port, log_path=tmp_path / "edge.log")
-            console: Console | None = None
-            try:
-                until(
-                    lambda: (lane := edge.lane())["state"] == "idle" and lane["weight_kg"] == 0,
-                    what="the lane idle at zero",
-                )
-                sim.fault("camera", "down")  # the camera pushes nothing until the fault ends
-                sim.truck(
-                    plate=PLATE, axles=6, kind="combination", tare_kg=15_000, load_kg=33_000,
-                    stand_s=30,
-                )  # fmt: skip
-                faults = until(lambda: edge.lane()["faults"].get("camera"), what="the camera fault")
-                assert faults == f"{ENTRY}: {NO_READ}: no plate read within 1 s of a truck"
-                console = Console(edge.base)  # the operator sees it in the lane's fault list
-                assert console.lane()["faults"]["camera"] == faults
-                assert sim.state()["camera"]["down"]
-                assert not sim.state()["camera"]["reads"]
-                metrics = edge.metrics()
-                assert 'coalgate_edge_lane_fault{lane="lane1",source="camera"} 1' in metrics
-                alarm = until(
-                    lambda: [a for a in edge.lane()["alarms"] if a["kind"] == "camera_fault"],
-                    what="the camera_fault event",
-                )[0]
-                assert alarm["severity"] == "warning"
-                assert alarm["detail"]["active"] is True
-                assert ENTRY in alarm["detail"]["reason"]
-                assert not [d for d in edge.lane()["decisions"] if d["decision"] == "release"]
-                assert not sim.state()["io"]["barrier"]["up"]
+            faults = until(lambda: edge.lane()["faults"].get("camera"), what="the camera fault")
+            assert faults == f"{ENTRY}: {NO_READ}: no plate read within 1 s of a truck"
+            console = Console(edge.base)  # the operator sees it in the lane's fault list
+            assert console.lane()["faults"]["camera"] == faults
+            assert sim.state()["camera"]["down"]
+            assert not sim.state()["camera"]["reads"]
+            metrics = edge.metrics()
+            assert 'coalgate_edge_lane_fault{lane="lane1",source="camera"} 1' in metrics
+            alarm = until(
+                lambda: [a for a in edge.lane()["alarms"] if a["kind"] == "camera_fault"],
+                what="the camera_fault event",
+            )[0]
+            assert alarm["severity"] == "warning"
+            assert alarm["detail"]["active"] is True
+            assert ENTRY in alarm["detail"]["reason"]
+            assert not [d for d in edge.lane()["decisions"] if d["decision"] == "release"]
+            assert not sim.state()["io"]["barrier"]["up"]
 
-                # The camera is back: its next push (of the truck standing there) clears it.
-                sim.request("DELETE", "/faults")
-                push(http_port, camera=ENTRY, plate=PLATE)
-                until(lambda: "camera" not in edge.lane()["faults"], what="the fault cleared")
-                assert 'source="camera"' not in edge.metrics()
-                assert "camera" not in console.lane()["faults"]
-                ended = [
-                    line
-                    for line in edge.log_lines()
-                    if line.get("fault") == "camera" and "reads again" in line["msg"]
-                ]
-                assert ended, edge.log()
-            finally:
-                if console is not None:
-                    console.close()
-                edge.stop()
-    finally:
-        central.close()
+            # The camera is back: its next push (of the truck standing there) clears it.
+            sim.request("DELETE", "/faults")
+            push(http_port, camera=ENTRY, plate=PLATE)
+            until(lambda: "camera" not in edge.lane()["faults"], what="the fault cleared")
+            assert 'source="camera"' not in edge.metrics()
+            assert "camera" not in console.lane()["faults"]
+            ended = [
+                line
+                for line in edge.log_lines()
+                if line.get("fault") == "camera" and "reads again" in line["msg"]
+            ]
+            assert ended, edge.log()
+        finally:
+            if console is not None:
+                console.close()
 
 
 def push(http_port: int, *, camera: str, plate: str) -> None:
@@ -351,38 +327,24 @@ async def test_a_status_poll_is_2xx_in_time_with_the_cameras_credentials(page: S
 def test_a_camera_whose_status_page_fails_is_a_lane_fault_until_it_answers(
     tmp_path: Path, mosquitto: Mosquitto, page: StatusPage
 ) -> None:
-    central = Central(tmp_path, mosquitto)
-    http_port = new_http_port()
-    try:
-        scenario = lane_scenario(tmp_path / "lane.toml", camera_port=http_port)
-        with ModbusSim.lane(scenario) as sim:
-            site = site_file(
-                tmp_path, key=central.edge.key, broker_url=mosquitto.url, line_url=sim.url,
-                http_port=http_port, site_id=central.edge.site,
-            )  # fmt: skip
-            with site.open("a", encoding="utf-8") as file:
-                file.write(
-                    f'\n[lane.cameras]\nexit_status = "{page.url("admin:s3cret!@")}"\n'
-                    "status_every_s = 0.2\nstatus_timeout_s = 1\n"
-                )
-            edge = EdgeProcess(site, http_port=http_port, log_path=tmp_path / "edge.log")
-            try:
-                until(lambda: page.authorized >= 2, what="the status page polled")
-                assert "camera" not in edge.lane()["faults"]
-                page.status = 503
-                faults = until(lambda: edge.lane()["faults"].get("camera"), what="the camera fault")
-                assert faults == f"{EXIT}: status: HTTP 503"
-                metrics = edge.metrics()
-                assert 'coalgate_edge_lane_fault{lane="lane1",source="camera"} 1' in metrics
-                alarm = until(
-                    lambda: [a for a in edge.lane()["alarms"] if a["kind"] == "camera_fault"],
-                    what="the camera_fault event",
-                )[0]
-                assert alarm["detail"]["reason"] == f"{EXIT}: status: HTTP 503"
-                page.status = 200
-                until(lambda: "camera" not in edge.lane()["faults"], what="the fault cleared")
-                assert "s3cret" not in edge.log()
-            finally:
-                edge.stop()
-    finally:
-        central.close()
+    cameras = (
+        f'[lane.cameras]\nexit_status = "{page.url("admin:s3cret!@")}"\n'
+        "status_every_s = 0.2\nstatus_timeout_s = 1"
+    )
+    with gate_house(tmp_path, mosquitto, site_extra=cameras) as gate:
+        edge = gate.edge
+        until(lambda: page.authorized >= 2, what="the status page polled")
+        assert "camera" not in edge.lane()["faults"]
+        page.status = 503
+        faults = until(lambda: edge.lane()["faults"].get("camera"), what="the camera fault")
+        assert faults == f"{EXIT}: status: HTTP 503"
+        metrics = edge.metrics()
+        assert 'coalgate_edge_lane_fault{lane="lane1",source="camera"} 1' in metrics
+        alarm = until(
+            lambda: [a for a in edge.lane()["alarms"] if a["kind"] == "camera_fault"],
+            what="the camera_fault event",
+        )[0]
+        assert alarm["detail"]["reason"] == f"{EXIT}: status: HTTP 503"
+        page.status = 200
+        until(lambda: "camera" not in edge.lane()["faults"], what="the fault cleared")
+        assert "s3cret" not in edge.log()

@@ -10,34 +10,25 @@ refused for an overloaded truck (the barrier never rises).
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from edge.console.sessions import CSRF_HEADER
-from tests.central import builders as b
 from tests.conftest import Mosquitto
-from tests.edge.io_sim import ModbusSim
 from tests.edge.runtime.support import (
+    OPERATOR,
+    PASSWORD,
     PLATE,
-    WAIT_S,
-    Central,
-    EdgeProcess,
-    lane_scenario,
-    new_http_port,
-    site_file,
+    Console,
+    Gate,
+    gate_house,
     until,
 )
-from tests.edge.runtime.test_edge_run import Gate, ready_with_bundle
+from tests.edge.runtime.test_edge_run import ready_with_bundle
 from wire.bodies import EventBody, WeighingBody
 from wire.keys import KeySet
 from wire.records import Record, verify_record
@@ -52,98 +43,14 @@ pytestmark = pytest.mark.mosquitto
 ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ROOT / "test-artifacts" / "edge-console"
 WAIT_MS = 15_000
-OPERATOR = "wang.li"
-PASSWORD = "correct horse 42"
 ZERO_OFF_KG = 200  # the empty deck reads this after a step: more than 2 divisions off zero
-
-
-def add_operator(site: Path) -> str:
-    """``coalgate edge operator add`` as an installer would run it; its one line."""
-    done = subprocess.run(
-        [sys.executable, "-m", "coalgate", "edge", "operator", "add", OPERATOR, "--name", "王丽",
-         "--config", str(site), "--password-stdin"],
-        input=PASSWORD + "\n", capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 @pytest.fixture
 def gate(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Gate]:
     """The gate house, its device certificate where enrollment puts it, an operator account."""
-    central = Central(tmp_path, mosquitto)
-    http_port = new_http_port()
-    try:
-        scenario = lane_scenario(tmp_path / "lane.toml", camera_port=http_port)
-        with ModbusSim.lane(scenario) as sim:
-            site = site_file(
-                tmp_path, key=central.edge.key, broker_url=mosquitto.url, line_url=sim.url,
-                http_port=http_port, site_id=central.edge.site,
-            )  # fmt: skip
-            cert = tmp_path / "keys" / f"{central.edge.key.kid}.key.cert"
-            cert.write_bytes(base64.b64encode(b.certificate(central.edge)) + b"\n")
-            assert "operators.json" in add_operator(site)
-            edge = EdgeProcess(site, http_port=http_port, log_path=tmp_path / "edge.log")
-            world = Gate(
-                central=central, sim=sim, edge=edge, site=site, http_port=http_port,
-                directory=tmp_path,
-            )  # fmt: skip
-            try:
-                yield world
-            finally:
-                world.edge.stop()
-    finally:
-        central.close()
-
-
-class Console:
-    """The operator's side of the console: a logged-in httpx client."""
-
-    def __init__(self, base: str) -> None:
-        self.http = httpx.Client(base_url=base, timeout=10)
-        answer = self.http.post(
-            "/console/api/session", json={"operator": OPERATOR, "password": PASSWORD}
-        )
-        assert answer.status_code == 200, answer.text
-        self.who: dict[str, Any] = answer.json()
-        self.csrf: str = self.who["csrf"]
-
-    def state(self) -> dict[str, Any]:
-        answer = self.http.get("/console/api/state")
-        assert answer.status_code == 200, answer.text
-        state: dict[str, Any] = answer.json()
-        return state
-
-    def lane(self) -> dict[str, Any]:
-        lane: dict[str, Any] = self.state()["lanes"][0]
-        return lane
-
-    def post(self, path: str, body: object = None) -> httpx.Response:
-        return self.http.post(path, json=body, headers={CSRF_HEADER: self.csrf})
-
-    def live_until(
-        self, check: Callable[[dict[str, Any]], bool], *, within_s: float = WAIT_S
-    ) -> list[dict[str, Any]]:
-        """The lane states the live stream sent (reconnecting as the browser does) up to and
-        including the first that passes ``check``."""
-        seen: list[dict[str, Any]] = []
-        deadline = time.monotonic() + within_s
-        while time.monotonic() < deadline:
-            with self.http.stream("GET", "/console/api/live", timeout=10) as stream:
-                assert stream.headers["content-type"].startswith("text/event-stream")
-                for line in stream.iter_lines():
-                    if not line.startswith("data: "):
-                        continue
-                    lane = json.loads(line.removeprefix("data: "))["lanes"][0]
-                    seen.append(lane)
-                    if check(lane):
-                        return seen
-                    if time.monotonic() > deadline:
-                        break
-        raise AssertionError(f"not seen on the live stream within {within_s} s")
-
-    def close(self) -> None:
-        self.http.close()
+    with gate_house(tmp_path, mosquitto, operator=True, certificate=True) as world:
+        yield world
 
 
 @pytest.fixture

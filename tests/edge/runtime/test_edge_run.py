@@ -9,7 +9,6 @@ raised, so "the truck left" is the barrier's doing, and a held truck is still on
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +17,7 @@ import pytest
 from central.store.model import StoredTicket
 from edge.journal.store import Journal
 from tests.conftest import Mosquitto
-from tests.edge.io_sim import ModbusSim
-from tests.edge.runtime.support import (
-    PLATE,
-    SITE,
-    Central,
-    EdgeProcess,
-    lane_scenario,
-    new_http_port,
-    site_file,
-    until,
-)
+from tests.edge.runtime.support import PLATE, SITE, Gate, gate_house, until
 from wire.bodies import WeighingBody
 from wire.keys import KeySet
 from wire.records import verify_record
@@ -36,73 +25,13 @@ from wire.records import verify_record
 pytestmark = pytest.mark.mosquitto
 
 
-@dataclass
-class Gate:
-    central: Central
-    sim: ModbusSim
-    edge: EdgeProcess
-    site: Path
-    http_port: int
-    directory: Path
-
-    def truck(self, plate: str, *, load_kg: int, tare_kg: int = 15_000, stand_s: int = 4) -> None:
-        self.sim.truck(
-            plate=plate, axles=6, kind="combination", tare_kg=tare_kg, load_kg=load_kg,
-            stand_s=stand_s,
-        )  # fmt: skip
-
-    def decision(self, plate: str) -> dict[str, Any]:
-        """The edge's first decision about ``plate`` (waits for it)."""
-
-        def find() -> dict[str, Any] | None:
-            for item in self.edge.lane()["decisions"]:
-                if item["plate"] == plate:
-                    return dict(item)
-            return None
-
-        return until(find, what=f"a decision about {plate}")
-
-    def restart_edge(self) -> None:
-        self.edge = EdgeProcess(
-            self.site, http_port=self.http_port, log_path=self.directory / "edge.log"
-        )
-
-
 @pytest.fixture
 def gate(tmp_path: Path, mosquitto: Mosquitto, request: pytest.FixtureRequest) -> Iterator[Gate]:
     """The gate house; ``@pytest.mark.parametrize("gate", ["toledo"], indirect=True)`` weighs
-    with a Toledo indicator on its own port instead of the Modbus transmitter."""
-    kind = getattr(request, "param", "modbus")
-    toledo = kind == "toledo"
-    central = Central(tmp_path, mosquitto)
-    if kind == "inbound":
-        central.inbound()
-    http_port = new_http_port()
-    try:
-        scenario = lane_scenario(tmp_path / "lane.toml", camera_port=http_port, toledo=toledo)
-        extra = ("--indicator-tcp", "127.0.0.1:0") if toledo else ()
-        with ModbusSim.lane(scenario, *extra) as sim:
-            site = site_file(
-                tmp_path,
-                key=central.edge.key,
-                broker_url=mosquitto.url,
-                line_url=sim.url,
-                http_port=http_port,
-                indicator_url=sim.fields["indicator"] if toledo else None,
-                site_id=central.edge.site,
-                direction="in" if kind == "inbound" else "out",
-            )
-            edge = EdgeProcess(site, http_port=http_port, log_path=tmp_path / "edge.log")
-            world = Gate(
-                central=central, sim=sim, edge=edge, site=site, http_port=http_port,
-                directory=tmp_path,
-            )  # fmt: skip
-            try:
-                yield world
-            finally:
-                world.edge.stop()
-    finally:
-        central.close()
+    with a Toledo indicator on its own port instead of the Modbus transmitter (``inbound``: the
+    destination's lane)."""
+    with gate_house(tmp_path, mosquitto, kind=getattr(request, "param", "modbus")) as world:
+        yield world
 
 
 def ready_with_bundle(gate: Gate, *, loaded_kg: int | None = None) -> None:

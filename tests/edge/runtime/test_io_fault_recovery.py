@@ -22,18 +22,8 @@ from edge.modbus.line import ModbusLine
 from edge.runtime.executor import OutputExecutor, is_release
 from edge.runtime.recovery import rebuild
 from tests.conftest import Mosquitto
-from tests.edge.io_sim import ModbusSim
-from tests.edge.runtime.support import (
-    PLATE,
-    Central,
-    EdgeProcess,
-    lane_scenario,
-    new_http_port,
-    site_file,
-    until,
-)
-from tests.edge.runtime.test_edge_console import Console, add_operator
-from tests.edge.runtime.test_edge_run import Gate, ready_with_bundle
+from tests.edge.runtime.support import PLATE, Console, Gate, gate_house, until
+from tests.edge.runtime.test_edge_run import ready_with_bundle
 from tests.edge.runtime.test_executor import CTI, DEVICE, KEY, SITE, T0, release_list, runner
 from tests.wire import factories
 from wire.bodies import EventBody, WeighingBody
@@ -166,27 +156,8 @@ def test_a_retry_or_a_new_release_ends_the_stranding(journal: Journal) -> None:
 @pytest.fixture
 def gate(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Gate]:
     """The gate house of ``test_edge_run`` with an operator account."""
-    central = Central(tmp_path, mosquitto)
-    http_port = new_http_port()
-    try:
-        scenario = lane_scenario(tmp_path / "lane.toml", camera_port=http_port)
-        with ModbusSim.lane(scenario) as sim:
-            site = site_file(
-                tmp_path, key=central.edge.key, broker_url=mosquitto.url, line_url=sim.url,
-                http_port=http_port, site_id=central.edge.site,
-            )  # fmt: skip
-            add_operator(site)
-            edge = EdgeProcess(site, http_port=http_port, log_path=tmp_path / "edge.log")
-            world = Gate(
-                central=central, sim=sim, edge=edge, site=site, http_port=http_port,
-                directory=tmp_path,
-            )  # fmt: skip
-            try:
-                yield world
-            finally:
-                world.edge.stop()
-    finally:
-        central.close()
+    with gate_house(tmp_path, mosquitto, operator=True) as world:
+        yield world
 
 
 def stranded_truck(gate: Gate) -> dict[str, object]:
