@@ -42,7 +42,7 @@ from edge.gate.inputs import (
 )
 from edge.gate.memory import Memory, StrandedRelease
 from edge.gate.outputs import Barrier, Output, SetLights, WriteRecord, ZeroScale
-from edge.gate.rules import FirstPass, PlateSeen, TicketFacts
+from edge.gate.rules import FirstPass, PlateSeen, TicketFacts, identify
 from edge.gate.senses import Sensed, Senses
 from edge.gate.stability import ZeroCheck
 from edge.gate.table import TABLE, Move, State, find_row
@@ -384,16 +384,24 @@ class Lane:
             return
         session.escaped = True
         decision = session.decision
+        plate = decision.plate if decision is not None else self._identified(session)
         self._alarm(
             "escape",
             {
                 "via": "exit" if self._ctx.event.name == "exit_broken" else "entry",
-                "plate": None if decision is None else decision.plate,
+                "plate": plate,  # unweighed: the entry camera's confident read, if any
                 "weighed": decision is not None,
                 "reasons": [] if decision is None else list(decision.reasons),
                 "kg": self._senses.kg,
             },
         )
+
+    def _identified(self, session: Session) -> str | None:
+        """The plate of a session not decided yet, as a decision would take it (never a
+        guess: None when the reads do not agree or are not confident)."""
+        manual = None if session.manual_plate is None else session.manual_plate[0]
+        entry = [r for r in session.plate_reads if r.camera == self.config.entry_camera]
+        return identify(entry, manual=manual, min_conf=self.config.min_plate_conf).plate
 
     def _a_barrier_forced(self) -> None:
         if self._barrier_up:
@@ -411,9 +419,14 @@ class Lane:
         self._alarm("exit_without_session", self._read_detail())
 
     def _a_exit_plate(self) -> None:
-        """The exit camera while a released truck leaves: only a confident other plate alarms."""
+        """The exit camera while a truck leaves: a confident plate other than the released
+        truck's alarms, and so does any confident plate of a truck that escaped."""
         read, session = self._ctx.read, self._session
         if read is None or read.plate is None or read.conf < self.config.min_plate_conf:
+            return
+        if session is not None and session.escaped and not session.released:
+            # the truck leaving is one that escaped: the exit camera names it (gate.md)
+            self._alarm("exit_without_session", self._read_detail())
             return
         released = None if session is None or not session.released else session.decision
         if released is not None and released.plate not in (None, read.plate):

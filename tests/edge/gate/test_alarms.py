@@ -71,6 +71,38 @@ def test_escape_through_the_exit_is_alarmed_at_once() -> None:
     assert state(r) == "idle"
 
 
+def test_an_unweighed_truck_escaping_is_named_by_its_entry_read_and_its_exit_read() -> None:
+    """A tailgater never weighed: the escape names the entry camera's confident read, and the
+    exit camera's read of it as it leaves is an ``exit_without_session``."""
+    r = Clocked(b.lane())
+    r.empty_deck()
+    r.plate(b.OTHER_PLATE, 92)
+    r.set_beams(entry=True)
+    r.set_beams(entry=False, rear=True)
+    r.hold_weight(20_000, ms=300)  # positioning: not wholly on, never decided
+    r.set_beams(front=True)
+    r.set_beams(exit=True)
+    (escape,) = b.events(r.outputs, "escape")
+    assert (escape.detail["weighed"], escape.detail["plate"]) == (False, b.OTHER_PLATE)
+    r.plate(b.OTHER_PLATE, 86, camera="lane-1-exit")
+    (seen,) = b.events(r.outputs, "exit_without_session")
+    assert (seen.detail["plate"], seen.detail["camera"]) == (b.OTHER_PLATE, "lane-1-exit")
+
+
+def test_an_escape_names_no_plate_the_reads_do_not_agree_on() -> None:
+    r = Clocked(b.lane())
+    r.empty_deck()
+    r.plate(b.OTHER_PLATE, 92)
+    r.plate(b.PLATE, 91)  # two confident reads, two plates: a person must look
+    r.set_beams(entry=True)
+    r.set_beams(entry=False, rear=True)
+    r.hold_weight(20_000, ms=300)
+    r.set_beams(front=True)
+    r.set_beams(exit=True)
+    (escape,) = b.events(r.outputs, "escape")
+    assert escape.detail["plate"] is None
+
+
 def test_backing_off_the_deck_unreleased_is_an_escape_via_entry() -> None:
     r = held_truck()
     r.set_beams(rear=True)

@@ -228,8 +228,9 @@ def test_after_a_restart_the_resumed_release_is_not_retried_for_a_grown_load() -
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known gap (reported, not fixed): an IO check while the journal fails is not "
-    "recorded, yet the barrier rises for the retry once the journal is back",
+    reason="the core alone takes a ClearIoFault during a journal fault; the adapter refuses it "
+    "then (LaneRunner, tests/edge/runtime/test_agent_failsafe.py) — the write failing at that "
+    "very step remains a gap",
 )
 def test_an_io_check_the_journal_could_not_write_does_not_raise_the_barrier() -> None:
     """Invariant: nothing the operator does escapes the signed record. The journal fails; the
