@@ -2,26 +2,44 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
 import click
 
-from coalgate.commands.audit import audit
-from coalgate.commands.central import central
-from coalgate.commands.checkpoint import checkpoint
-from coalgate.commands.demo import demo
-from coalgate.commands.edge import edge
-from coalgate.commands.key import key
-from coalgate.commands.receipt import receipt
-from coalgate.commands.record import record
-from coalgate.commands.sim import sim
-from coalgate.commands.ticket import ticket
 from wire.errors import WireError
+
+#: Each command's module, imported only when the command runs (or help lists it): the gate
+#: agent (``coalgate edge run``) then never loads central's API, store or dashboard.
+COMMANDS: dict[str, str] = {
+    "key": "coalgate.commands.key",
+    "record": "coalgate.commands.record",
+    "ticket": "coalgate.commands.ticket",
+    "receipt": "coalgate.commands.receipt",
+    "checkpoint": "coalgate.commands.checkpoint",
+    "sim": "coalgate.commands.sim",
+    "central": "coalgate.commands.central",
+    "edge": "coalgate.commands.edge",
+    "audit": "coalgate.commands.audit",
+    "demo": "coalgate.commands.demo",
+}
 
 
 class _Main(click.Group):
-    """Turns expected failures into one line on stderr instead of a traceback."""
+    """Loads each command when it is used; turns expected failures into one line on stderr
+    instead of a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        command = getattr(importlib.import_module(module), cmd_name)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -37,18 +55,6 @@ class _Main(click.Group):
 @click.version_option(package_name="coalgate")
 def cli() -> None:
     """coalgate: electronic coal-transport tickets, from the mine gate to the regulator."""
-
-
-cli.add_command(key)
-cli.add_command(record)
-cli.add_command(ticket)
-cli.add_command(receipt)
-cli.add_command(checkpoint)
-cli.add_command(sim)
-cli.add_command(central)
-cli.add_command(edge)
-cli.add_command(audit)
-cli.add_command(demo)
 
 
 def main() -> None:

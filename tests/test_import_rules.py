@@ -11,6 +11,8 @@ Relative imports are banned too (STYLE.md), so every import names its package.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,25 @@ def test_package_imports_follow_design(package: str) -> None:
 )
 def test_checker_catches_violations(package: str, source: str, bad: bool) -> None:
     assert bool(violations(package, source, "<test>")) is bad
+
+
+def test_the_gate_agent_loads_nothing_of_central_or_the_simulator() -> None:
+    """``coalgate edge run`` runs in a gate house's box with its memory budget (issue 10: 100
+    MB): the CLI imports each command only when it is used, so the agent never loads
+    central's API, store and dashboard, nor the simulator."""
+    code = (
+        "import sys\n"
+        "from coalgate.cli import cli\n"
+        "edge = cli.get_command(None, 'edge')\n"
+        "run = edge.get_command(None, 'run')\n"
+        "import edge.runtime.agent\n"
+        "print(' '.join(sorted(m for m in sys.modules\n"
+        "                      if m.split('.')[0] in ('central', 'firmware_sim', 'rich'))))\n"
+        "print(run.name)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded, name = done.stdout.splitlines()
+    assert name == "run"
+    assert loaded == ""
