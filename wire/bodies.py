@@ -339,7 +339,7 @@ class StatusBody:
         uptime_s = fields.uint("uptime_s")
         lanes = fields.map("lanes")
         for lane, state in lanes.items():
-            if type(lane) is not str or state not in LANE_STATES:
+            if type(lane) is not str or type(state) is not str or state not in LANE_STATES:
                 raise fields.fail(
                     "lanes", f"must map lane names to lane states, not {lane!r}: {state!r}"
                 )

@@ -358,6 +358,8 @@ def test_every_weighing_field_is_required(name: str) -> None:
         ("event", ("severity",), "panic", "body.severity"),
         ("event", ("ref",), b"\x00" * 31, "body.ref"),
         ("status", ("lanes", "lane-1"), "dancing", "body.lanes"),
+        ("status", ("lanes", "lane-1"), [], "body.lanes"),  # unhashable: no TypeError
+        ("status", ("lanes", "lane-1"), {"idle": 1}, "body.lanes"),
         ("status", ("backlog",), -3, "body.backlog"),
     ],
 )
