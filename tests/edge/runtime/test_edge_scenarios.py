@@ -212,12 +212,15 @@ def test_a_held_truck_breaking_through_the_barrier_raises_escape_and_barrier_for
     assert (decision["decision"], decision["reasons"]) == ("hold", ["no_ticket"]), decision
     left(gate, PLATE)  # through the lowered barrier
     assert watched(gate).broken
-    kinds = alarms_at_the_edge(gate, "escape", "barrier_forced")
-    assert kinds == {"escape", "barrier_forced"}
+    # the exit camera reads it leaving with no release: exit_without_session names it too
+    kinds = alarms_at_the_edge(gate, "escape", "barrier_forced", "exit_without_session")
+    assert kinds == {"escape", "barrier_forced", "exit_without_session"}
     until(lambda: gate.central_alarms() >= kinds, what="the alarms at central")
     decisions = checked_at_central(gate)
     assert [d["decision"] for d in decisions] == ["hold"]
     assert watched(gate).rises == 0
+    seen = next(e for e in gate.events() if e.kind == "exit_without_session")
+    assert seen.detail["plate"] == PLATE
     escape = next(e for e in gate.events() if e.kind == "escape")
     assert (escape.detail["via"], escape.detail["plate"], escape.detail["weighed"]) == (
         "exit", PLATE, True,
