@@ -62,6 +62,29 @@ def test_uplink_bench_runs_and_prints_every_figure() -> None:
         assert label in result.stdout
 
 
+@pytest.mark.mosquitto
+def test_edge_bench_runs_and_prints_every_figure() -> None:
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        service_missing("mosquitto is not installed")  # the bench starts its own broker
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "edge_bench.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    for label in (
+        "weighings: 4 in",
+        "decisions: release/ok 4",
+        "edge RSS after N weighings (MiB): 0: ",
+        "alarms: ",
+        "edge RSS start / mid / end:",
+        "edge RSS slope:",
+        "edge CPU per weighing:",
+    ):
+        assert label in result.stdout
+
+
 def test_driver_bench_runs_and_prints_every_figure() -> None:
     result = subprocess.run(
         [
@@ -131,9 +154,11 @@ def test_run_all_writes_the_report_with_every_benchmark(tmp_path: Path) -> None:
     assert "- Python 3." in text
     rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
     names = {row.split("|")[1].strip() for row in rows[1:]}
-    expected = {"wire_bench", "driver_bench", "gate_bench", "ingest_bench", "uplink_bench"}
+    expected = {
+        "wire_bench", "driver_bench", "gate_bench", "ingest_bench", "uplink_bench", "edge_bench",
+    }  # fmt: skip
     if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
-        expected -= {"ingest_bench", "uplink_bench"}  # run_all skips them and says so
+        expected -= {"ingest_bench", "uplink_bench", "edge_bench"}  # run_all skips them, saying so
         assert "skipped: ingest_bench" in text
     assert names == expected, text
     assert "| gate_bench | decision latency, stable reading to Barrier(up=True)" in text
