@@ -14,7 +14,6 @@ import pytest
 
 from edge.gate.inputs import (
     BeamsIn,
-    ClearIoFault,
     IoFaultIn,
     JournalFault,
     ManualPlate,
@@ -29,22 +28,10 @@ from edge.journal.store import JournalEntry
 from edge.runtime.recovery import rebuild
 from tests.edge.gate import builders as b
 from tests.edge.gate.executor import Executor
+from tests.edge.gate.test_io_fault import CHECKED, RAISE_FAILED, STRANDED, released
 from wire.bodies import EventBody
 
-RAISE_FAILED = IoFaultIn(active=True, reason="raise_barrier: the limit switch did not close")
-CHECKED = ClearIoFault(operator="op-7", reason="relay replaced by the technician")
-STRANDED = StrandedRelease(plate=b.PLATE, ticket=b.OUT_TICKET.cti, kg=b.GROSS, reasons=("ok",))
 HEAVY = 60_000  # far above the 6-axle legal limit of 49 t, yet no indicator overload flag
-
-
-def released() -> tuple[b.Run, Executor]:
-    """A truck released, its records written by a real executor; then its raise failed."""
-    r = b.Run(b.lane())
-    executor = Executor()
-    executor.run(r.drive_on(b.GROSS), now_ms=r.now)
-    assert r.lane.state == "releasing"
-    executor.run(r.feed(RAISE_FAILED, after_ms=50), now_ms=r.now)
-    return r, executor
 
 
 # --- the truck on the deck is not the released one -------------------------------------------
