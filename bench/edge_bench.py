@@ -60,7 +60,12 @@ from central.errors import NotFoundError  # noqa: E402 - after the path is set
 from tests.central import builders as b  # noqa: E402
 from tests.conftest import Mosquitto, free_port  # noqa: E402
 from tests.edge.io_sim import ModbusSim  # noqa: E402
-from tests.edge.runtime.support import Central, EdgeProcess, wall_ms  # noqa: E402
+from tests.edge.runtime.support import (  # noqa: E402
+    Central,
+    EdgeProcess,
+    lane_scenario,
+    wall_ms,
+)
 from wire.keyfiles import write_signing_key  # noqa: E402
 from wire.tickets import Ticket  # noqa: E402
 
@@ -107,37 +112,6 @@ class Sample:
 
 def plates(count: int) -> list[str]:
     return [f"陕K{70000 + n:05d}" for n in range(count)]
-
-
-def scenario(path: Path, *, lane: str, camera_port: int, speed: float) -> Path:
-    path.write_text(
-        f"""
-[lane]
-name = "{lane}"
-seed = 1
-speed = {speed}
-auto_barrier = false
-noise_kg = 0.0
-capacity_kg = 60000
-division_kg = 10
-
-[transmitter]
-preset = "hr-int32"
-unit_id = 2
-
-[io]
-unit_id = 1
-barrier = "pulse"
-travel_ms = 500
-
-[camera]
-url = "http://127.0.0.1:{camera_port}/camera"
-misread_rate = 0.0
-low_confidence_rate = 0.0
-""",
-        encoding="utf-8",
-    )
-    return path
 
 
 def site_file(
@@ -329,8 +303,8 @@ def run(args: argparse.Namespace, tmp: Path) -> Outcome:
     outcome = Outcome()
     try:
         for lane in LANES:
-            path = scenario(tmp / f"{lane}.toml", lane=lane, camera_port=http_port,
-                            speed=args.speed)  # fmt: skip
+            path = lane_scenario(tmp / f"{lane}.toml", name=lane, camera_port=http_port,
+                                 speed=args.speed)  # fmt: skip
             sims.append(ModbusSim.lane(path))
         lines = {name: sim.url for name, sim in zip(LANES, sims, strict=True)}
         site = site_file(tmp, central, broker=broker.url, lines=lines, http_port=http_port,

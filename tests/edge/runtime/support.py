@@ -139,9 +139,18 @@ class Central:
         self.store.close()
 
 
-def lane_scenario(path: Path, *, camera_port: int, toledo: bool = False, extra: str = "") -> Path:
-    """An empty lane (trucks come through the control interface), no noise, no misreads; the
-    scale is the Modbus transmitter, or with ``toledo`` a Toledo indicator on its own port."""
+def lane_scenario(
+    path: Path,
+    *,
+    camera_port: int,
+    toledo: bool = False,
+    extra: str = "",
+    name: str = "lane1",
+    speed: float = 2,
+) -> Path:
+    """An empty lane ``name`` (trucks come through the control interface) at ``speed``, no
+    noise, no misreads; the scale is the Modbus transmitter, or with ``toledo`` a Toledo
+    indicator on its own port."""
     scale = (
         '[indicator]\nprotocol = "toledo"\nrate_hz = 10\n'
         if toledo
@@ -150,9 +159,9 @@ def lane_scenario(path: Path, *, camera_port: int, toledo: bool = False, extra: 
     path.write_text(
         f"""
 [lane]
-name = "lane1"
+name = "{name}"
 seed = 1
-speed = 2
+speed = {speed}
 auto_barrier = false
 noise_kg = 0.0
 capacity_kg = 60000
